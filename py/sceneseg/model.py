@@ -1,0 +1,82 @@
+"""What the pipeline needs to know about a model: class names, colours, preprocessing.
+
+Everything comes from the model's own Hugging Face files (``config.json`` for ``id2label``,
+``preprocessor_config.json`` for size, rescale and normalisation), so a model variant
+(B1..B5, another dataset) is a manifest entry and not a code change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .palette import ADE20K_PALETTE
+
+# Pillow's resampling filter numbers, as stored in preprocessor_config.json "resample".
+PIL_BILINEAR = 2
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """The ``SegformerImageProcessor`` settings (see Hugging Face ``image_processing_segformer.py``)."""
+
+    height: int = 512
+    width: int = 512
+    resample: int = PIL_BILINEAR
+    rescale_factor: float = 1 / 255
+    image_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    image_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    @classmethod
+    def from_dict(cls, cfg: dict) -> PreprocessConfig:
+        for flag in ("do_resize", "do_rescale", "do_normalize"):
+            if cfg.get(flag, True) is not True:
+                raise ValueError(f"preprocessor_config.json: {flag}=false is not supported")
+        size = cfg.get("size", {"height": 512, "width": 512})
+        return cls(
+            height=int(size["height"]),
+            width=int(size["width"]),
+            resample=int(cfg.get("resample", PIL_BILINEAR)),
+            rescale_factor=float(cfg.get("rescale_factor", 1 / 255)),
+            image_mean=tuple(float(v) for v in cfg.get("image_mean", cls.image_mean)),
+            image_std=tuple(float(v) for v in cfg.get("image_std", cls.image_std)),
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Class names, colours and preprocessing of one segmentation model."""
+
+    labels: tuple[str, ...]
+    colors: tuple[tuple[int, int, int], ...]
+    preprocess: PreprocessConfig
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @classmethod
+    def from_configs(cls, config: dict, preprocessor_config: dict) -> ModelInfo:
+        id2label = config["id2label"]
+        # Names are stripped: ADE20K's config has "bed " with a trailing space.
+        labels = tuple(id2label[str(i)].strip() for i in range(len(id2label)))
+        if len(labels) > len(ADE20K_PALETTE):
+            raise ValueError(f"{len(labels)} classes but only {len(ADE20K_PALETTE)} colours")
+        return cls(
+            labels=labels,
+            colors=ADE20K_PALETTE[: len(labels)],
+            preprocess=PreprocessConfig.from_dict(preprocessor_config),
+        )
+
+    @classmethod
+    def from_json(cls, config_json: str, preprocessor_config_json: str) -> ModelInfo:
+        return cls.from_configs(json.loads(config_json), json.loads(preprocessor_config_json))
+
+    @classmethod
+    def from_dir(cls, model_dir: str | Path) -> ModelInfo:
+        d = Path(model_dir)
+        return cls.from_json(
+            (d / "config.json").read_text(encoding="utf-8"),
+            (d / "preprocessor_config.json").read_text(encoding="utf-8"),
+        )

@@ -1,0 +1,186 @@
+"""Logits [C, h, w] -> full-resolution labels, exactly, without a [C, H, W] array.
+
+Reference semantics (Hugging Face ``post_process_semantic_segmentation`` with target sizes):
+``torch.nn.functional.interpolate(logits, (H, W), mode="bilinear", align_corners=False)``
+then ``argmax`` over classes, the first maximum winning ties.
+
+Doing that literally on a 12-megapixel photo needs 150 x 12e6 floats (~7 GB). Instead:
+
+* Every output pixel is a convex combination of the four logit vectors at the corners of
+  its *cell* (the pair of source rows and pair of source columns it falls between).
+* If all four corners have the same argmax ``k``, every convex combination has argmax ``k``
+  too (``f_k - f_c`` is a non-negative sum of non-negative terms, and a tie would need a tie
+  at every weighted corner, which the first-maximum rule would have resolved below ``k``).
+  Those cells are filled with ``k`` by indexing. To stay exact in float32, a cell only counts
+  as uniform when every corner's winner leads its runner-up by more than a rounding margin.
+* The other cells (along class boundaries) are interpolated per pixel, but only for the
+  classes that can win there: class ``c`` can only win if its largest corner value reaches
+  ``max_k min_corners f_k``, a lower bound of the winning value anywhere in the cell.
+
+The result equals the naive computation; ``tests/test_postprocess.py`` checks that against
+PyTorch itself. Peak extra memory is a few bytes per output pixel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Work arrays in the per-pixel path are kept below this many float32 elements (~32 MB).
+_MAX_WORK_ELEMENTS = 8_000_000
+
+
+@dataclass(frozen=True)
+class SourceIndex:
+    """For each output index along one axis: lower and upper source index, and their weights."""
+
+    lower: np.ndarray  # int64 [out]
+    upper: np.ndarray  # int64 [out]
+    w_lower: np.ndarray  # float32 [out]
+    w_upper: np.ndarray  # float32 [out]
+
+
+def source_index(in_size: int, out_size: int) -> SourceIndex:
+    """PyTorch's ``upsample_bilinear2d`` index and weight computation, ``align_corners=False``.
+
+    Computed in float32 as PyTorch's CPU kernel does for float32 input.
+    """
+    scale = np.float32(in_size) / np.float32(out_size)
+    dst = np.arange(out_size, dtype=np.float32)
+    src = np.maximum(scale * (dst + np.float32(0.5)) - np.float32(0.5), np.float32(0))
+    lower = src.astype(np.int64)  # truncation == floor, src >= 0
+    lower = np.minimum(lower, in_size - 1)
+    upper = np.minimum(lower + 1, in_size - 1)
+    w_upper = np.clip(src - lower.astype(np.float32), 0, 1).astype(np.float32)
+    w_lower = (np.float32(1) - w_upper).astype(np.float32)
+    return SourceIndex(lower, upper, w_lower, w_upper)
+
+
+def _rounding_margin(logits: np.ndarray) -> np.float32:
+    # Interpolating in float32 moves each value by at most a few ulps of the largest
+    # magnitude; a lead larger than this cannot be overturned by rounding.
+    return np.float32(1e-5 * max(1.0, float(np.abs(logits).max(initial=0.0))))
+
+
+def upsample_argmax(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Exact ``argmax(interpolate(logits, (height, width)))`` as uint8 (or uint16) [H, W]."""
+    if logits.ndim == 4:
+        if logits.shape[0] != 1:
+            raise ValueError("expected a batch of one")
+        logits = logits[0]
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    num_classes, h, w = logits.shape
+    label_dtype = np.uint8 if num_classes <= 256 else np.uint16
+    ys, xs = source_index(h, height), source_index(w, width)
+    margin = _rounding_margin(logits)
+
+    # Per source point: winner and its lead over the runner-up.
+    winner = logits.argmax(axis=0)
+    if num_classes > 1:
+        top2 = np.partition(logits, num_classes - 2, axis=0)[-2:]
+        lead = top2[1] - top2[0]
+    else:
+        lead = np.full((h, w), np.inf, dtype=np.float32)
+
+    # Cell (i, j) has corners (i, i+1) x (j, j+1), clamped at the last row/column.
+    row_up = np.minimum(np.arange(h) + 1, h - 1)
+    col_up = np.minimum(np.arange(w) + 1, w - 1)
+    w00, w01 = winner, winner[:, col_up]
+    w10, w11 = winner[row_up], winner[row_up][:, col_up]
+    l00, l01 = lead, lead[:, col_up]
+    l10, l11 = lead[row_up], lead[row_up][:, col_up]
+    uniform = (w00 == w01) & (w00 == w10) & (w00 == w11)
+    uniform &= np.minimum(np.minimum(l00, l01), np.minimum(l10, l11)) > margin
+
+    # Fill every pixel with its cell's top-left winner; correct wherever the cell is uniform.
+    labels = winner.astype(label_dtype)[ys.lower][:, xs.lower]
+
+    # Per-pixel work for the cells that are not uniform, one band of cell rows at a time.
+    row_starts = np.searchsorted(ys.lower, np.arange(h + 1))
+    for i in range(h):
+        r0, r1 = row_starts[i], row_starts[i + 1]
+        if r0 == r1 or uniform[i].all():
+            continue
+        cols = np.flatnonzero(~uniform[i][xs.lower])
+        if cols.size:
+            _resolve_band(logits, labels, i, int(row_up[i]), r0, r1, cols, ys, xs, col_up, margin)
+    return labels
+
+
+def _resolve_band(logits, labels, i, i_up, r0, r1, cols, ys, xs, col_up, margin):
+    """Per-pixel argmax for output rows r0:r1 (cell row i) and output columns ``cols``."""
+    cells, cell_of_col = np.unique(xs.lower[cols], return_inverse=True)
+    # Corner logits of each cell, [C, ncells] each.
+    c00 = logits[:, i, cells]
+    c01 = logits[:, i, col_up[cells]]
+    c10 = logits[:, i_up, cells]
+    c11 = logits[:, i_up, col_up[cells]]
+    lowest = np.minimum(np.minimum(c00, c01), np.minimum(c10, c11))
+    highest = np.maximum(np.maximum(c00, c01), np.maximum(c10, c11))
+    # A class whose best corner is below the guaranteed winning value can never win.
+    can_win = highest >= lowest.max(axis=0) - margin  # [C, ncells]
+    count = can_win.sum(axis=0)
+    width = int(count.max())
+    # Candidate class ids per cell, ascending (so the first maximum still wins ties), padded
+    # by repeating the last candidate.
+    order = np.argsort(~can_win, axis=0, kind="stable")[:width].T  # [ncells, width]
+    pad = np.arange(width)[None, :] >= count[:, None]
+    order = np.where(pad, order[np.arange(len(cells)), count - 1][:, None], order)
+
+    def corner(values):  # [C, ncells] -> [ncells, width]
+        return np.take_along_axis(values.T, order, axis=1)
+
+    g00, g01, g10, g11 = corner(c00), corner(c01), corner(c10), corner(c11)
+    wl = xs.w_lower[cols][:, None]
+    wu = xs.w_upper[cols][:, None]
+    k = cell_of_col
+    # Same association as PyTorch: rows weight (columns-weighted top) + (columns-weighted bottom).
+    top = wl * g00[k] + wu * g01[k]  # [ncols, width]
+    bottom = wl * g10[k] + wu * g11[k]
+    candidates = order[k]  # [ncols, width]
+    rows_per_step = max(1, _MAX_WORK_ELEMENTS // max(1, top.size))
+    for s in range(r0, r1, rows_per_step):
+        e = min(r1, s + rows_per_step)
+        vl = ys.w_lower[s:e, None, None]
+        vu = ys.w_upper[s:e, None, None]
+        values = vl * top[None] + vu * bottom[None]  # [rows, ncols, width]
+        best = values.argmax(axis=2)
+        labels[s:e, cols] = np.take_along_axis(candidates[None], best[..., None], axis=2)[..., 0]
+
+
+def upsample_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Softmax probability of each pixel's label, from the interpolated logits, float32 [H, W].
+
+    Exact (all classes take part in the softmax), computed one band of rows at a time so
+    memory stays at C x W x rows-per-band. It costs C exponentials a pixel, so callers
+    ask for it explicitly.
+    """
+    if logits.ndim == 4:
+        logits = logits[0]
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    num_classes, h, w = logits.shape
+    height, width = labels.shape
+    ys, xs = source_index(h, height), source_index(w, width)
+    # Columns first for every source row: [h, C, W].
+    across = (
+        logits[:, :, xs.lower] * xs.w_lower + logits[:, :, xs.upper] * xs.w_upper
+    ).transpose(1, 0, 2)
+    out = np.empty((height, width), dtype=np.float32)
+    rows_per_step = max(1, _MAX_WORK_ELEMENTS // (num_classes * width))
+    for s in range(0, height, rows_per_step):
+        e = min(height, s + rows_per_step)
+        f = (
+            ys.w_lower[s:e, None, None] * across[ys.lower[s:e]]
+            + ys.w_upper[s:e, None, None] * across[ys.upper[s:e]]
+        )  # [rows, C, W]
+        f -= f.max(axis=1, keepdims=True)
+        np.exp(f, out=f)
+        chosen = np.take_along_axis(f, labels[s:e, None, :].astype(np.intp), axis=1)[:, 0]
+        out[s:e] = chosen / f.sum(axis=1)
+    return out
+
+
+def class_pixel_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Pixels per class id, int64 [num_classes]."""
+    return np.bincount(labels.ravel(), minlength=num_classes)[:num_classes]

@@ -1,0 +1,106 @@
+"""Decode and preprocess, step for step as Hugging Face's ``SegformerImageProcessor`` (PIL path).
+
+    decode        bytes -> PIL image, EXIF orientation applied, converted to RGB
+    preprocess    resize to 512x512 (Pillow bilinear, aspect ratio not kept)
+                  -> rescale by 1/255 -> normalise with ImageNet mean/std
+                  -> channels first, float32, batch of one: [1, 3, 512, 512]
+
+Bad input raises ``ImageError`` with a message meant for the person who picked the file.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .model import PreprocessConfig
+
+# Largest photo accepted, in pixels. 50 MP covers phone and most camera photos; the label
+# map alone is one byte a pixel and the browser also holds the decoded photo, so larger
+# images would exhaust a tab's memory.
+MAX_PIXELS = 50_000_000
+
+
+class ImageError(ValueError):
+    """The input is not an image this pipeline can segment; ``str()`` says why, for a user."""
+
+
+def decode(data: bytes | bytearray | memoryview, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode an encoded image into an upright RGB Pillow image."""
+    if len(data) == 0:
+        raise ImageError("The file is empty (0 bytes).")
+    try:
+        with warnings.catch_warnings():
+            # Our own limit below replaces Pillow's decompression-bomb warning.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(
+            "This file is not an image format that can be read here "
+            "(JPEG, PNG, WebP, GIF, BMP and TIFF are supported)."
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageError(_too_large_message(None, max_pixels)) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(_too_large_message((width, height), max_pixels))
+    if width == 0 or height == 0:
+        raise ImageError("The image has no pixels.")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"The image is damaged or incomplete ({exc}).") from None
+    # Users expect the mask to line up with the photo they see: apply EXIF orientation.
+    image = ImageOps.exif_transpose(image)
+    return to_rgb(image)
+
+
+def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
+    what = f"{size[0]}x{size[1]} pixels" if size else "too many pixels"
+    return f"The image is too large ({what}); the limit is {max_pixels / 1e6:.0f} megapixels."
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert to RGB the way Pillow's ``convert("RGB")`` does.
+
+    One exception: 16- and 32-bit greyscale ("I;16", "I") would be clipped to white by
+    ``convert``; they are scaled to 8 bits first so the photo still looks like itself.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        pixels = np.asarray(image, dtype=np.uint32)
+        shift = 8 if pixels.max(initial=0) <= 0xFFFF else 24
+        image = Image.fromarray((pixels >> shift).astype(np.uint8), mode="L")
+    elif image.mode == "F":
+        image = image.convert("L")
+    return image.convert("RGB")
+
+
+class SegformerProcessor:
+    """Turns an RGB image into the model's ``pixel_values``."""
+
+    def __init__(self, config: PreprocessConfig):
+        self.config = config
+        # Fold rescale and normalise into one multiply-add per channel, in float32:
+        # x * (rescale / std) - mean / std == (x * rescale - mean) / std.
+        std = np.asarray(config.image_std, dtype=np.float64)
+        mean = np.asarray(config.image_mean, dtype=np.float64)
+        self._scale = (config.rescale_factor / std).astype(np.float32).reshape(3, 1, 1)
+        self._offset = (mean / std).astype(np.float32).reshape(3, 1, 1)
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        size = (self.config.width, self.config.height)
+        return image.resize(size, resample=self.config.resample)
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> float32 [1, 3, H, W], C-contiguous (ready to hand to a runtime)."""
+        resized = np.asarray(self.resize(image), dtype=np.float32)  # [H, W, 3], 0..255
+        chw = resized.transpose(2, 0, 1)
+        out = np.empty((1, *chw.shape), dtype=np.float32)
+        np.multiply(chw, self._scale, out=out[0])
+        out[0] -= self._offset
+        return out
