@@ -1,0 +1,138 @@
+// The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
+import { createSegmenter, InputError } from '../lib/sceneseg.js';
+import { renderLegend } from './legend.js';
+import { drawLabels, drawPhoto, labelAt } from './overlay.js';
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  file: $('file'),
+  opacity: $('opacity'),
+  download: $('download-labels'),
+  progress: $('progress'),
+  progressFill: $('progress-fill'),
+  progressText: $('progress-text'),
+  engine: $('engine'),
+  standin: $('standin'),
+  error: $('error'),
+  viewer: $('viewer'),
+  photo: $('photo'),
+  overlay: $('overlay'),
+  legendPanel: $('legend-panel'),
+  legend: $('legend'),
+  timings: $('timings'),
+  placeholder: $('placeholder'),
+  pointerClass: $('pointer-class'),
+  imageInfo: $('image-info'),
+};
+
+let shown = null; // the result on screen: {labels, width, height, classes}
+let downloadUrl = null;
+
+const precision = new URLSearchParams(location.search).get('precision') || undefined;
+const segmenter = createSegmenter({ precision, onProgress: showProgress });
+showProgress({ message: 'Starting…' });
+segmenter.ready.then(
+  (info) => {
+    ui.progress.hidden = true;
+    ui.engine.textContent = `${info.model.name} · ${info.backend} · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
+    if (info.model.standin) {
+      ui.standin.hidden = false;
+      ui.standin.textContent = info.model.description;
+    }
+    document.body.dataset.ready = 'true';
+  },
+  (error) => {
+    ui.progress.hidden = true;
+    showError(`Could not start the segmentation engine: ${error.message}`);
+  },
+);
+
+function showProgress({ message, loaded, total }) {
+  ui.progress.hidden = false;
+  const known = total > 0 && loaded !== undefined;
+  ui.progress.classList.toggle('indeterminate', !known);
+  ui.progressFill.style.width = known ? `${Math.round((100 * loaded) / total)}%` : '';
+  ui.progressText.textContent = known ? `${message} · ${mb(loaded)} / ${mb(total)} MB` : message;
+}
+
+const mb = (bytes) => (bytes / 1e6).toFixed(1);
+
+function showError(message) {
+  ui.error.textContent = message;
+  ui.error.hidden = !message;
+}
+
+ui.file.addEventListener('change', () => {
+  const [file] = ui.file.files;
+  ui.file.value = ''; // picking the same file again still fires 'change'
+  if (file) run(file);
+});
+
+async function run(file) {
+  showError('');
+  document.body.dataset.busy = 'true';
+  showProgress({ message: `Segmenting ${file.name}…` });
+  try {
+    const result = await segmenter.segment(file);
+    await show(file, result);
+    ui.progress.hidden = true;
+    // Tests (and anyone scripting the page) wait on this counter.
+    document.body.dataset.result = String(Number(document.body.dataset.result || 0) + 1);
+  } catch (error) {
+    // The previous result, if any, stays on screen: a bad file loses nothing.
+    showError(error instanceof InputError ? `${file.name}: ${error.message}` : error.message);
+  } finally {
+    ui.progress.hidden = true;
+    delete document.body.dataset.busy;
+  }
+}
+
+async function show(file, result) {
+  const { width, height, labels, classes } = result;
+  const start = performance.now();
+  const photoOk = await drawPhoto(ui.photo, file, width, height);
+  drawLabels(ui.overlay, labels, width, height, classes);
+  const renderMs = performance.now() - start;
+
+  shown = { labels, width, height, classes };
+  ui.placeholder.hidden = true;
+  ui.viewer.hidden = false;
+  ui.legendPanel.hidden = false;
+  renderLegend(ui.legend, classes);
+  ui.imageInfo.textContent = `${file.name} · ${width}×${height}`;
+  const timings = { ...result.timings, render: renderMs };
+  ui.timings.textContent =
+    `${result.backend}: ` + Object.entries(timings).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(' · ');
+  ui.timings.dataset.timings = JSON.stringify(timings);
+  if (!photoOk) showError(`This browser cannot display ${file.name} itself; the labels are shown on black.`);
+
+  setDownload(null);
+  const base = file.name.replace(/\.[^.]*$/, '') || 'image';
+  result.labelsPng.then(
+    (blob) => shown?.labels === labels && setDownload(blob, `${base}-labels.png`),
+    () => {},
+  );
+}
+
+function setDownload(blob, name) {
+  if (downloadUrl) URL.revokeObjectURL(downloadUrl);
+  downloadUrl = blob ? URL.createObjectURL(blob) : null;
+  if (downloadUrl) {
+    ui.download.href = downloadUrl;
+    ui.download.download = name;
+  } else {
+    ui.download.removeAttribute('href');
+  }
+  ui.download.setAttribute('aria-disabled', String(!blob));
+}
+
+ui.opacity.addEventListener('input', () => {
+  ui.overlay.style.opacity = String(ui.opacity.value / 100);
+});
+
+ui.overlay.addEventListener('pointermove', (event) => {
+  if (!shown) return;
+  const id = labelAt(event, ui.overlay, shown.labels, shown.width, shown.height);
+  const found = shown.classes.find((c) => c.id === id);
+  ui.pointerClass.textContent = found ? found.name : '';
+});

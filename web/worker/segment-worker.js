@@ -1,0 +1,99 @@
+// The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
+//
+// Messages in:   {type: 'init', precision?}
+//                {type: 'segment', id, file: Blob}
+// Messages out:  {type: 'progress', stage, message, loaded?, total?}
+//                {type: 'ready', info}
+//                {type: 'result', id, result}          result.labels is transferred
+//                {type: 'labels-png', id, png}         png is transferred
+//                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
+import { fetchVerified } from './fetch-verified.js';
+import { createModelRunner } from './model-runner.js';
+import { startPython } from './python-runtime.js';
+
+const SITE = new URL('../', import.meta.url);
+let ready = null; // Promise<{py, info}>
+let queue = Promise.resolve(); // jobs run one at a time, in order
+
+self.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === 'init') {
+    ready ??= init(message).catch((error) => {
+      post({ type: 'error', message: `Could not start: ${error.message}`, kind: 'runtime' });
+      ready = null;
+      throw error;
+    });
+  } else if (message.type === 'segment') {
+    queue = queue.then(() => segment(message)).catch(() => {});
+  }
+};
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+function progress(stage, message, loaded, total) {
+  post({ type: 'progress', stage, message, loaded, total });
+}
+
+async function init({ precision }) {
+  const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
+  const model = buildInfo.model;
+  precision ||= buildInfo.default_precision.wasm;
+  const file = model.precisions[precision];
+  if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  const base = new URL(model.path, SITE);
+
+  // Python start-up and the model download overlap.
+  const python = startPython((text) => progress('python', text));
+  const modelBytes = fetchVerified(new URL(file, base), model.files[file], (loaded, total) =>
+    progress('model', 'Downloading the model', loaded, total),
+  );
+  const configs = Promise.all(
+    ['config.json', 'preprocessor_config.json'].map((name) =>
+      fetchVerified(new URL(name, base), model.files[name]).then((b) => new TextDecoder().decode(b)),
+    ),
+  );
+  const [py, bytes, [config, preprocessor]] = await Promise.all([python, modelBytes, configs]);
+  progress('session', 'Preparing the model');
+  const runner = await createModelRunner(bytes, precision);
+  const browser = py.pyimport('sceneseg.browser');
+  browser.init(runner, config, preprocessor);
+  const info = {
+    model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
+    precision,
+    backend: runner.name,
+    versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: buildInfo.onnxruntime_web.version },
+  };
+  post({ type: 'ready', info });
+  return { py, browser };
+}
+
+async function segment({ id, file }) {
+  if (!ready) {
+    post({ type: 'error', id, message: 'Not started', kind: 'runtime' });
+    return;
+  }
+  let browser;
+  try {
+    ({ browser } = await ready);
+  } catch {
+    post({ type: 'error', id, message: 'The segmentation engine failed to start.', kind: 'runtime' });
+    return;
+  }
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const proxy = await browser.segment(bytes);
+    const result = proxy.toJs({ dict_converter: Object.fromEntries });
+    proxy.destroy();
+    if (result.error) {
+      post({ type: 'error', id, message: result.error, kind: 'input' });
+      return;
+    }
+    post({ type: 'result', id, result }, [result.labels.buffer]);
+    const png = browser.labels_png().toJs();
+    post({ type: 'labels-png', id, png }, [png.buffer]);
+  } catch (error) {
+    post({ type: 'error', id, message: `Segmentation failed: ${error.message}`, kind: 'runtime' });
+  }
+}
