@@ -1,0 +1,154 @@
+"""Shared fixtures: paths into ../shared, native reference segmenters, a built and served site,
+and headless Chromium (Debian's, through Playwright)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SCENESEG_SHARED", ROOT.parent / "shared"))
+STANDIN_ID = "segformer-b0-ade-synthetic"
+STANDIN_DIR = SHARED / "models" / STANDIN_ID
+PYODIDE_MIRROR = SHARED / "pyodide-0.27.7"
+PHOTOS = sorted(p for p in (SHARED / "photos").rglob("*") if p.suffix in {".jpg", ".png"})
+# ADE20K annotations sit next to their photos as .png; they are not photos.
+PHOTOS = [p for p in PHOTOS if not (p.suffix == ".png" and p.with_suffix(".jpg").exists())]
+CHROMIUM = os.environ.get("SCENESEG_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+sys.path.insert(0, str(ROOT))  # build.py
+
+
+def pytest_configure(config):
+    missing = [p for p in (STANDIN_DIR, PYODIDE_MIRROR) if not p.is_dir()]
+    if missing:
+        raise pytest.UsageError(f"test data missing: {missing} (../shared must sit beside the repo)")
+
+
+@pytest.fixture(scope="session")
+def model_info():
+    from sceneseg.model import ModelInfo
+
+    return ModelInfo.from_dir(STANDIN_DIR)
+
+
+@functools.cache
+def native_segmenter(precision: str):
+    from sceneseg.backends.native import OnnxRuntimeBackend
+    from sceneseg.manifest import Manifest
+    from sceneseg.model import ModelInfo
+    from sceneseg.pipeline import Segmenter
+
+    manifest = Manifest.named(STANDIN_ID)
+    backend = OnnxRuntimeBackend(STANDIN_DIR / manifest.precisions[precision], label=precision)
+    return Segmenter(ModelInfo.from_dir(STANDIN_DIR), backend)
+
+
+@pytest.fixture(scope="session")
+def built_site(tmp_path_factory) -> Path:
+    """dist/ built by build.py exactly as a user would, with the q8 and fp32 files."""
+    out = tmp_path_factory.mktemp("site") / "dist"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "build.py"),
+            "--model", STANDIN_ID,
+            "--model-dir", str(STANDIN_DIR),
+            "--pyodide-mirror", str(PYODIDE_MIRROR),
+            "--precisions", "q8,fp32",
+            "--out", str(out),
+        ],
+        check=True,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def site_url(built_site):
+    """The built site served on a free localhost port by build.py's own handler."""
+    import build
+
+    handler = functools.partial(build.Handler, directory=str(built_site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class AppPage:
+    """The app in one tab, driven the way a person uses it."""
+
+    def __init__(self, page, url: str):
+        self.page = page
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+        self.results = 0
+
+    def upload(self, path: Path, timeout: float = 120_000) -> None:
+        """Pick a file and wait until the page has shown its result."""
+        self.page.set_input_files("#file", str(path))
+        self.results += 1
+        self.page.wait_for_selector(f"body[data-result='{self.results}']", timeout=timeout)
+
+    def upload_bad(self, path: Path) -> str:
+        """Pick a file the app must refuse; returns the error shown."""
+        self.page.locator("#error").evaluate("e => { e.hidden = true; e.textContent = ''; }")
+        self.page.set_input_files("#file", str(path))
+        self.page.wait_for_selector("#error:not([hidden])", timeout=60_000)
+        self.page.wait_for_selector("body:not([data-busy])")
+        return self.page.inner_text("#error")
+
+    def download_labels(self, dest: Path) -> Path:
+        self.page.wait_for_selector("#download-labels[aria-disabled=false]")
+        with self.page.expect_download() as download:
+            self.page.click("#download-labels")
+        download.value.save_as(dest)
+        return dest
+
+    def timings(self) -> dict:
+        import json
+
+        return json.loads(self.page.get_attribute("#timings", "data-timings"))
+
+
+@pytest.fixture(scope="session")
+def app_factory(browser, site_url):
+    pages = {}
+
+    def open_app(query: str = "") -> AppPage:
+        if query not in pages:
+            context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+            pages[query] = AppPage(context.new_page(), site_url + query)
+        return pages[query]
+
+    return open_app
