@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -101,5 +100,15 @@ class Segmenter:
         return Segmentation(labels, counts, self.model, self.backend.name, timings, conf)
 
     def segment_sync(self, data, *, confidence: bool = False) -> Segmentation:
-        """For CPython callers with a synchronous backend (the CLI, tests)."""
-        return asyncio.run(self.segment(data, confidence=confidence))
+        """For callers with a backend that never suspends (native onnxruntime: the CLI, tests).
+
+        Drives the coroutine directly instead of through asyncio.run, so it also works where
+        an event loop is already running.
+        """
+        coroutine = self.segment(data, confidence=confidence)
+        try:
+            coroutine.send(None)
+        except StopIteration as finished:
+            return finished.value
+        coroutine.close()
+        raise RuntimeError(f"{self.backend.name} is asynchronous: await segment() instead")

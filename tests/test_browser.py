@@ -1,0 +1,173 @@
+"""The built site in headless Chromium, used as a person would: pick a photo, read the result
+back through the page's own download, compare with the CPython pipeline on the same file."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+import pytest
+from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = ROOT / "test-artifacts"
+# Share of pixels equal to the CPython pipeline (native onnxruntime, same model file), given
+# the same decoded pixels. fp32: onnxruntime-web and native onnxruntime differ only in float
+# rounding. q8: DynamicQuantizeLinear rounds activations to 8 bits at run time, so a rounding
+# difference upstream can move a quantisation step and with it a boundary pixel.
+MIN_AGREEMENT = {"fp32": 0.999, "q8": 0.995}
+# From the file's bytes, the two also differ in JPEG decoding: Pyodide's Pillow is built on
+# IJG libjpeg 9, native Pillow wheels on libjpeg-turbo, and the two upsample chroma
+# differently (pixel values differ by up to ~26). PNG decodes identically.
+MIN_END_TO_END_AGREEMENT = 0.99
+agreement_report: dict[str, dict[str, dict[str, float]]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_report():
+    yield
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-agreement.json").write_text(json.dumps(agreement_report, indent=1))
+
+
+def read_labels(path: Path) -> np.ndarray:
+    image = Image.open(path)
+    assert image.mode == "L", "label map must be 8-bit greyscale"
+    return np.asarray(image)
+
+
+@functools.cache
+def browser_decode(photo: Path) -> np.ndarray:
+    """The photo's pixels as the app decodes them (sceneseg's decode on Pyodide's Pillow)."""
+    with tempfile.TemporaryDirectory() as out:
+        run = subprocess.run(
+            ["node", str(ROOT / "tests" / "pyodide_decode.mjs"), str(PYODIDE_MIRROR), out, str(photo)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        (height, width), = json.loads(run.stdout.strip().splitlines()[-1])
+        raw = (Path(out) / "0.rgb").read_bytes()
+    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+
+
+def rotated_photo(tmp_path_factory) -> Path:
+    """A JPEG whose EXIF says 'rotate 90° clockwise': the labels must follow the upright view."""
+    source = Image.open(PHOTOS[0]).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path_factory.mktemp("exif") / "rotated-exif6.jpg"
+    source.save(path, quality=92, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("precision", ["fp32", "q8"])
+@pytest.mark.parametrize("photo", [*PHOTOS, "exif"], ids=lambda p: getattr(p, "name", p))
+def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, tmp_path_factory):
+    if photo == "exif":
+        photo = rotated_photo(tmp_path_factory)
+    app = app_factory(f"?precision={precision}")
+    app.upload(photo)
+    assert app.page.inner_text("#error") == "" or app.page.is_hidden("#error")
+    browser_labels = read_labels(app.download_labels(tmp_path / "labels.png"))
+
+    segmenter = native_segmenter(precision)
+    same_pixels = segmenter.segment_sync(Image.fromarray(browser_decode(photo))).labels
+    from_bytes = segmenter.segment_sync(photo.read_bytes()).labels
+    assert browser_labels.shape == same_pixels.shape == from_bytes.shape
+    agreement = float((browser_labels == same_pixels).mean())
+    end_to_end = float((browser_labels == from_bytes).mean())
+    agreement_report.setdefault(precision, {})[photo.name] = {
+        "same_decoded_pixels": agreement,
+        "from_file_bytes": end_to_end,
+    }
+    print(
+        f"{precision} {photo.name}: {agreement:.4%} identical pixels "
+        f"({end_to_end:.4%} vs native decoding), timings {app.timings()}"
+    )
+    assert agreement >= MIN_AGREEMENT[precision]
+    assert end_to_end >= MIN_END_TO_END_AGREEMENT
+
+    # The legend lists what the label map holds, largest first.
+    legend = app.page.locator("#legend li").evaluate_all("items => items.map(i => +i.dataset.classId)")
+    counts = np.bincount(browser_labels.ravel(), minlength=150)
+    assert sorted(legend) == sorted(np.flatnonzero(counts).tolist())
+    assert [counts[c] for c in legend] == sorted(counts[legend], reverse=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    app.page.screenshot(path=ARTIFACTS / f"page-{precision}-{photo.stem}.png")
+
+
+def test_no_request_leaves_the_origin(browser, site_url):
+    """Load the app, segment a photo, download: every request goes to the site's own origin."""
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    seen = []
+    page.on("request", lambda r: seen.append((r.method, r.url)))
+    context.on("request", lambda r: seen.append((r.method, r.url)))  # workers' requests too
+    page.goto(site_url)
+    page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+    page.set_input_files("#file", str(PHOTOS[0]))
+    page.wait_for_selector("body[data-result='1']", timeout=120_000)
+    page.click("#download-labels")
+    origin = urlsplit(site_url)[:2]
+    assert seen, "no requests recorded"
+    foreign = [url for _, url in seen if urlsplit(url)[:2] != origin and not url.startswith("blob:")]
+    assert foreign == []
+    # The photo is never sent anywhere, not even to the own origin.
+    assert {method for method, _ in seen} == {"GET"}
+    assert any("model_quantized.onnx" in url for _, url in seen), "worker requests were not seen"
+    context.close()
+
+
+def test_bad_files_get_a_message_and_lose_nothing(app_factory, tmp_path):
+    app = app_factory("")
+    app.upload(PHOTOS[1])
+    before = read_labels(app.download_labels(tmp_path / "before.png"))
+    photo = PHOTOS[0].read_bytes()
+    bad = {
+        "empty.jpg": (b"", "empty"),
+        "notes.txt": (b"hello, not a photo\n", "not an image format"),
+        "truncated.jpg": (photo[: len(photo) // 3], "damaged or incomplete"),
+    }
+    buffer = io.BytesIO()
+    Image.new("L", (9000, 6000)).save(buffer, "PNG", compress_level=1)
+    bad["huge.png"] = (buffer.getvalue(), "too large")
+    for name, (data, message) in bad.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        shown = app.upload_bad(path)
+        assert name in shown and message in shown, shown
+        # The previous result is still on screen and still downloadable, unchanged.
+        assert app.page.is_visible("#viewer")
+        after = read_labels(app.download_labels(tmp_path / f"after-{name}.png"))
+        np.testing.assert_array_equal(after, before)
+    # And the app still works.
+    app.upload(PHOTOS[2])
+    assert app.page.is_hidden("#error")
+    assert app.errors == []
+
+
+def test_page_stays_responsive_while_segmenting(app_factory):
+    app = app_factory("?precision=fp32")
+    page = app.page
+    page.evaluate(
+        """() => {
+        window.gaps = []; let last = performance.now();
+        window.ticker = setInterval(() => { const now = performance.now(); gaps.push(now - last); last = now; }, 10);
+    }"""
+    )
+    start = page.evaluate("performance.now()")
+    app.upload(PHOTOS[-1])
+    busy_ms = page.evaluate("performance.now()") - start
+    gaps = page.evaluate("() => { clearInterval(window.ticker); return window.gaps; }")
+    model_ms = app.timings()["model"]
+    assert model_ms > 100 and busy_ms > model_ms
+    # The UI thread keeps ticking while the worker computes; only the final paint blocks.
+    assert len(gaps) > busy_ms / 50
+    assert max(gaps) < 250, f"longest UI stall {max(gaps):.0f} ms"
