@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Assemble dist/: a self-contained static site, and optionally serve it on localhost.
 
-    python3 build.py                       # real model from its manifest URL, wheels from the Pyodide CDN
+    python3 build.py               # real model from its manifest URL, wheels from Pyodide's CDN
     python3 build.py --model segformer-b0-ade-synthetic \\
         --model-dir ../shared/models/segformer-b0-ade-synthetic \\
         --pyodide-mirror ../shared/pyodide-0.27.7 --serve
@@ -22,6 +22,7 @@ model manifest for model files). Standard library only: runs before anything is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import http.server
 import json
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "py"))
@@ -59,7 +61,9 @@ VENDOR_REWRITES = {
     # Pyodide only uses its CDN URL from Node.js, to fetch packages missing locally.
     "pyodide.mjs": [("https://cdn.jsdelivr.net/pyodide/v${", "./cdn-disabled/v${")],
     # A link inside a console warning text; keep the words, drop the scheme.
-    "ort.wasm.min.mjs": [("https://web.dev/cross-origin-isolation-guide/", "web.dev/cross-origin-isolation-guide")],
+    "ort.wasm.min.mjs": [
+        ("https://web.dev/cross-origin-isolation-guide/", "web.dev/cross-origin-isolation-guide")
+    ],
 }
 TEXT_SUFFIXES = {".html", ".js", ".mjs", ".css", ".json", ".webmanifest", ".svg", ".txt"}
 URL_PATTERN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
@@ -237,7 +241,10 @@ def build(args) -> Path:
 class Handler(http.server.SimpleHTTPRequestHandler):
     """Static files with the right MIME types and the headers a real deployment should send."""
 
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    extensions_map: ClassVar[dict[str, str]] = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        **MIME_TYPES,
+    }
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
@@ -256,17 +263,21 @@ def serve(directory: Path, host: str, port: int) -> None:
     handler = functools.partial(Handler, directory=str(directory))
     with http.server.ThreadingHTTPServer((host, port), handler) as httpd:
         print(f"Serving {directory} at http://{host}:{httpd.server_address[1]}/ (Ctrl+C stops)")
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=DEFAULT_MODEL, help="manifest name in models/")
-    parser.add_argument("--model-dir", type=Path, help="take model files from here, not the manifest URL")
-    parser.add_argument("--pyodide-mirror", type=Path, help="directory with Pyodide wheels (tried first)")
+    parser.add_argument(
+        "--model-dir", type=Path, help="take model files from here, not the manifest URL"
+    )
+    parser.add_argument(
+        "--pyodide-mirror", type=Path, help="directory with Pyodide wheels (tried first)"
+    )
     parser.add_argument(
         "--precisions",
         default="q8",

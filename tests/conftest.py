@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))  # build.py
 def pytest_configure(config):
     missing = [p for p in (STANDIN_DIR, PYODIDE_MIRROR) if not p.is_dir()]
     if missing:
-        raise pytest.UsageError(f"test data missing: {missing} (../shared must sit beside the repo)")
+        raise pytest.UsageError(
+            f"test data missing: {missing} (../shared must sit beside the repo)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +149,9 @@ def app_factory(browser, site_url):
 
     def open_app(query: str = "") -> AppPage:
         if query not in pages:
-            context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+            context = browser.new_context(
+                accept_downloads=True, viewport={"width": 1280, "height": 900}
+            )
             pages[query] = AppPage(context.new_page(), site_url + query)
         return pages[query]
 

@@ -13,8 +13,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
 from PIL import Image
+
+from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
 
 pytestmark = pytest.mark.browser
 
@@ -49,10 +50,10 @@ def browser_decode(photo: Path) -> np.ndarray:
     """The photo's pixels as the app decodes them (sceneseg's decode on Pyodide's Pillow)."""
     with tempfile.TemporaryDirectory() as out:
         run = subprocess.run(
-            ["node", str(ROOT / "tests" / "pyodide_decode.mjs"), str(PYODIDE_MIRROR), out, str(photo)],
+            ["node", str(ROOT / "tests" / "pyodide_decode.mjs"), str(PYODIDE_MIRROR), out, photo],
             capture_output=True, text=True, check=True,
         )  # fmt: skip
-        (height, width), = json.loads(run.stdout.strip().splitlines()[-1])
+        ((height, width),) = json.loads(run.stdout.strip().splitlines()[-1])
         raw = (Path(out) / "0.rgb").read_bytes()
     return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
 
@@ -95,7 +96,9 @@ def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, t
     assert end_to_end >= MIN_END_TO_END_AGREEMENT
 
     # The legend lists what the label map holds, largest first.
-    legend = app.page.locator("#legend li").evaluate_all("items => items.map(i => +i.dataset.classId)")
+    legend = app.page.locator("#legend li").evaluate_all(
+        "items => items.map(i => +i.dataset.classId)"
+    )
     counts = np.bincount(browser_labels.ravel(), minlength=150)
     assert sorted(legend) == sorted(np.flatnonzero(counts).tolist())
     assert [counts[c] for c in legend] == sorted(counts[legend], reverse=True)
@@ -117,7 +120,9 @@ def test_no_request_leaves_the_origin(browser, site_url):
     page.click("#download-labels")
     origin = urlsplit(site_url)[:2]
     assert seen, "no requests recorded"
-    foreign = [url for _, url in seen if urlsplit(url)[:2] != origin and not url.startswith("blob:")]
+    foreign = [
+        url for _, url in seen if urlsplit(url)[:2] != origin and not url.startswith("blob:")
+    ]
     assert foreign == []
     # The photo is never sent anywhere, not even to the own origin.
     assert {method for method, _ in seen} == {"GET"}
@@ -159,7 +164,9 @@ def test_page_stays_responsive_while_segmenting(app_factory):
     page.evaluate(
         """() => {
         window.gaps = []; let last = performance.now();
-        window.ticker = setInterval(() => { const now = performance.now(); gaps.push(now - last); last = now; }, 10);
+        window.ticker = setInterval(() => {
+            const now = performance.now(); gaps.push(now - last); last = now;
+        }, 10);
     }"""
     )
     start = page.evaluate("performance.now()")

@@ -7,18 +7,25 @@ import re
 import urllib.request
 
 from conftest import ROOT, STANDIN_ID
-
 from sceneseg.manifest import Manifest, sha256_file
 
 
 def test_vendor_files_are_exactly_what_runs(built_site):
     ort = sorted(p.name for p in (built_site / "vendor" / "onnxruntime-web").iterdir())
-    assert ort == sorted(["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"])
+    assert ort == sorted(
+        ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+    )
     pyodide_files = {p.name for p in (built_site / "vendor" / "pyodide").iterdir()}
     lock = json.loads((built_site / "vendor" / "pyodide" / "pyodide-lock.json").read_text())
     assert set(lock["packages"]) == {"numpy", "pillow", "sceneseg"}
     wheels = {entry["file_name"] for entry in lock["packages"].values()}
-    core = {"pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json"}
+    core = {
+        "pyodide.mjs",
+        "pyodide.asm.js",
+        "pyodide.asm.wasm",
+        "python_stdlib.zip",
+        "pyodide-lock.json",
+    }
     assert pyodide_files == core | wheels
 
 

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SHARED, STANDIN_DIR, STANDIN_ID
 
+from conftest import ROOT, SHARED, STANDIN_DIR, STANDIN_ID
 from sceneseg.manifest import FetchError, Manifest, fetch_verified, sha256_file
 
 
@@ -54,7 +54,9 @@ def test_fetch_rejects_a_wrong_file_and_says_what_it_tried(tmp_path):
     source = tmp_path / "model.onnx"
     source.write_bytes(b"not the model")
     with pytest.raises(FetchError) as error:
-        fetch_verified([source, "http://127.0.0.1:9/model.onnx"], tmp_path / "out" / "m.onnx", 13, "0" * 64)
+        fetch_verified(
+            [source, "http://127.0.0.1:9/model.onnx"], tmp_path / "out" / "m.onnx", 13, "0" * 64
+        )
     message = str(error.value)
     assert str(source) in message and "sha256" in message
     assert "http://127.0.0.1:9/model.onnx" in message

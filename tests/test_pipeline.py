@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import PHOTOS, ROOT, STANDIN_DIR, STANDIN_ID, native_segmenter
 from PIL import Image
 
+from conftest import PHOTOS, ROOT, STANDIN_DIR, STANDIN_ID, native_segmenter
 from sceneseg.processing import decode
 
 
@@ -42,7 +42,7 @@ def test_pipeline_matches_hugging_face(photo, hf_processor):
     print(f"{photo.name}: {agreement:.6%} of pixels equal to the Hugging Face pipeline")
     assert agreement >= 0.9999
     assert ours.counts.sum() == ours.labels.size
-    assert [c["id"] for c in ours.classes()][0] == np.bincount(reference.ravel()).argmax()
+    assert ours.classes()[0]["id"] == np.bincount(reference.ravel()).argmax()
 
 
 def test_cli_writes_label_map_and_summary(tmp_path):
@@ -71,7 +71,10 @@ def test_cli_reports_bad_files(tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a photo")
     run = subprocess.run(
-        [sys.executable, "-m", "sceneseg", str(bad), "--model", STANDIN_ID, "--model-dir", str(STANDIN_DIR)],
+        [
+            sys.executable, "-m", "sceneseg", str(bad),
+            "--model", STANDIN_ID, "--model-dir", str(STANDIN_DIR),
+        ],
         capture_output=True, text=True, cwd=ROOT,
         env={"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip

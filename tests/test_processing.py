@@ -6,9 +6,9 @@ import io
 
 import numpy as np
 import pytest
-from conftest import PHOTOS, STANDIN_DIR
 from PIL import Image
 
+from conftest import PHOTOS, STANDIN_DIR
 from sceneseg.processing import ImageError, SegformerProcessor, decode
 
 

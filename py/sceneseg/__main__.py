@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         print("Offline? Point --model-dir (or SCENESEG_MODEL_DIR) at a copy.", file=sys.stderr)
         return 2
     if manifest.standin:
-        print(f"note: {manifest.id} has stand-in weights: labels are not meaningful", file=sys.stderr)
+        print(
+            f"note: {manifest.id} has stand-in weights: labels are not meaningful", file=sys.stderr
+        )
     backend = OnnxRuntimeBackend(
         directory / manifest.precisions[args.precision], threads=args.threads, label=args.precision
     )

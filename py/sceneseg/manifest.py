@@ -51,11 +51,15 @@ class Manifest:
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        files = {name: FileSpec(int(f["size"]), f["sha256"].lower()) for name, f in raw["files"].items()}
+        files = {
+            name: FileSpec(int(f["size"]), f["sha256"].lower()) for name, f in raw["files"].items()
+        }
         precisions = dict(raw["precisions"])
         for precision, name in precisions.items():
             if precision not in PRECISIONS or name not in files:
-                raise ValueError(f"{path}: precision {precision!r} -> {name!r} is not a listed file")
+                raise ValueError(
+                    f"{path}: precision {precision!r} -> {name!r} is not a listed file"
+                )
         return cls(
             id=raw["id"],
             name=raw["name"],
@@ -133,9 +137,11 @@ def fetch_verified(
             if isinstance(source, Path):
                 shutil.copyfile(source, tmp_path)
             else:
-                with urllib.request.urlopen(source, timeout=timeout) as response:
-                    with open(tmp_path, "wb") as out:
-                        shutil.copyfileobj(response, out, 1 << 20)
+                with (
+                    urllib.request.urlopen(source, timeout=timeout) as response,
+                    open(tmp_path, "wb") as out,
+                ):
+                    shutil.copyfileobj(response, out, 1 << 20)
             verify(tmp_path, size, sha256)
             tmp_path.replace(dest)
             return dest

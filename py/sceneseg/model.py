@@ -19,7 +19,7 @@ PIL_BILINEAR = 2
 
 @dataclass(frozen=True)
 class PreprocessConfig:
-    """The ``SegformerImageProcessor`` settings (see Hugging Face ``image_processing_segformer.py``)."""
+    """``SegformerImageProcessor`` settings (Hugging Face ``image_processing_segformer.py``)."""
 
     height: int = 512
     width: int = 512

@@ -164,7 +164,9 @@ def upsample_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ys, xs = source_index(h, height), source_index(w, width)
     # Columns first for every source row: [h, C, W].
     across = np.ascontiguousarray(
-        (logits[:, :, xs.lower] * xs.w_lower + logits[:, :, xs.upper] * xs.w_upper).transpose(1, 0, 2)
+        (logits[:, :, xs.lower] * xs.w_lower + logits[:, :, xs.upper] * xs.w_upper).transpose(
+            1, 0, 2
+        )
     )
     out = np.empty((height, width), dtype=np.float32)
     rows_per_step = max(1, _MAX_WORK_ELEMENTS // (num_classes * width))
