@@ -22,8 +22,8 @@ stamp=.venv/.sceneseg-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  # CPU-only torch for the reference interpolation (the generic wheel pulls in CUDA).
-  .venv/bin/pip install -q "torch==2.13.0" || .venv/bin/pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+  # torch (reference interpolation only): pinned to the CPU build this project's machines carry.
+  .venv/bin/pip install -q "torch==2.13.0"
   .venv/bin/pip install -q -e ".[test]"
   touch "$stamp"
 fi

@@ -4,10 +4,12 @@ back through the page's own download, compare with the CPython pipeline on the s
 from __future__ import annotations
 
 import functools
+import http.server
 import io
 import json
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,3 +180,30 @@ def test_page_stays_responsive_while_segmenting(app_factory):
     # The UI thread keeps ticking while the worker computes; only the final paint blocks.
     assert len(gaps) > busy_ms / 50
     assert max(gaps) < 250, f"longest UI stall {max(gaps):.0f} ms"
+
+
+def test_a_tampered_model_is_refused(browser, built_site, tmp_path):
+    """The worker checks the model's sha256 before handing it to onnxruntime-web."""
+    import shutil
+
+    import build
+
+    site = tmp_path / "site"
+    shutil.copytree(built_site, site)
+    model = next((site / "models").rglob("model_quantized.onnx"))
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte different
+    model.write_bytes(bytes(data))
+    handler = functools.partial(build.Handler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        page.wait_for_selector("#error:not([hidden])", timeout=120_000)
+        message = page.inner_text("#error")
+        assert "Could not start" in message and "sha256" in message, message
+        assert page.get_attribute("body", "data-ready") is None
+    finally:
+        page.close()
+        server.shutdown()

@@ -9,23 +9,26 @@
 export async function fetchVerified(url, expected = {}, onBytes = () => {}) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const total = expected.size ?? Number(response.headers.get('Content-Length')) ?? 0;
-  const bytes = new Uint8Array(total || 0);
+  const total = expected.size ?? Number(response.headers.get('Content-Length'));
   const chunks = [];
   let loaded = 0;
   const reader = response.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (loaded + value.length <= bytes.length) bytes.set(value, loaded);
-    else chunks.push(value);
+    chunks.push(value);
     loaded += value.length;
     onBytes(loaded, total);
   }
   if (expected.size !== undefined && loaded !== expected.size) {
     throw new Error(`${url}: got ${loaded} bytes, expected ${expected.size}`);
   }
-  const data = chunks.length ? concat(bytes.subarray(0, loaded - sum(chunks)), chunks) : bytes.subarray(0, loaded);
+  const data = new Uint8Array(loaded);
+  let at = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, at);
+    at += chunk.length;
+  }
   if (expected.sha256) {
     // crypto.subtle exists only in secure contexts (https, localhost).
     if (!globalThis.crypto?.subtle) {
@@ -36,21 +39,6 @@ export async function fetchVerified(url, expected = {}, onBytes = () => {}) {
     }
   }
   return data;
-}
-
-function sum(chunks) {
-  return chunks.reduce((n, c) => n + c.length, 0);
-}
-
-function concat(head, chunks) {
-  const out = new Uint8Array(head.length + sum(chunks));
-  out.set(head);
-  let at = head.length;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function hex(buffer) {

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Benchmarks, measured side by side in one run (this machine is noisy: compare ratios).
+
+    .venv/bin/python bench/run.py [--site dist] [--repeat 3]
+
+1. Postprocessing: the exact cell-shortcut argmax vs the naive path (PyTorch interpolates all
+   150 channels, then argmax) at several output sizes, same logits, alternating runs.
+2. The pipeline per stage, native onnxruntime (CPython) vs the browser app (Pyodide +
+   onnxruntime-web WASM in headless Chromium), q8 and fp32, on the same photos.
+
+Needs a site built with --precisions q8,fp32 (as tests and .ci/run do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, STANDIN_DIR, AppPage, native_segmenter  # noqa: E402
+
+
+def median_ms(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def bench_postprocess(repeat: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from sceneseg.postprocess import upsample_argmax
+
+    segmenter = native_segmenter("fp32")
+    image = segmenter.processor.preprocess(
+        __import__("sceneseg.processing", fromlist=["decode"]).decode(PHOTOS[0].read_bytes())
+    )
+    logits = segmenter.backend.run_sync(image)
+    print("\n## Postprocessing: exact shortcut vs naive (PyTorch, all 150 channels)\n")
+    print("| output | naive ms | exact ms | speed-up | naive memory |")
+    print("|---|---|---|---|---|")
+    for height, width in [(480, 640), (1080, 1440), (2000, 2666)]:
+        tensor = torch.from_numpy(logits)
+
+        def naive(height=height, width=width, tensor=tensor):
+            size = (height, width)
+            F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)[0].argmax(0)
+
+        def exact(height=height, width=width):
+            upsample_argmax(logits, height, width)
+
+        n = median_ms(naive, repeat)
+        e = median_ms(exact, repeat)
+        gb = 150 * height * width * 4 / 1e9
+        print(f"| {width}x{height} | {n:.0f} | {e:.0f} | {n / e:.1f}x | {gb:.1f} GB |")
+
+
+def bench_pipeline(site: Path, repeat: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    import build
+
+    handler = functools.partial(build.Handler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    stages = ["decode", "preprocess", "model", "postprocess"]
+    print("\n## Pipeline per stage, median ms (native onnxruntime vs browser WASM)\n")
+    print("| photo | precision | where | " + " | ".join(stages) + " | render |")
+    print("|---|---|---|" + "---|" * (len(stages) + 1))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for precision in ("q8", "fp32"):
+            app = AppPage(browser.new_page(), f"{url}?precision={precision}")
+            segmenter = native_segmenter(precision)
+            for photo in PHOTOS[:3]:
+                native, web = [], []
+                segmenter.segment_sync(photo.read_bytes())  # warm-up
+                app.upload(photo)  # warm-up
+                for _ in range(repeat):  # alternate, so both see the same machine load
+                    native.append(segmenter.segment_sync(photo.read_bytes()).timings_ms)
+                    app.upload(photo)
+                    web.append(app.timings())
+                for where, runs in (("native", native), ("browser", web)):
+                    cells = [statistics.median(r[s] for r in runs) for s in stages]
+                    render = "-"
+                    if where == "browser":
+                        render = f"{statistics.median(r['render'] for r in runs):.0f}"
+                    row = " | ".join(f"{c:.0f}" for c in cells)
+                    print(f"| {photo.name} | {precision} | {where} | {row} | {render} |")
+            app.page.close()
+        browser.close()
+    server.shutdown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--site", type=Path, default=ROOT / "dist")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not (args.site / "models").is_dir():
+        sys.exit(f"no built site at {args.site}: run build.py with --precisions q8,fp32")
+    when = time.strftime("%Y-%m-%d %H:%M")
+    print(f"# SceneSeg benchmarks ({when}; stand-in weights {STANDIN_DIR.name})")
+    bench_postprocess(args.repeat)
+    bench_pipeline(args.site, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
