@@ -35,6 +35,8 @@ async def segment(js_bytes) -> dict:
         result = await _segmenter.segment(js_bytes.to_bytes())
     except ImageError as exc:
         return {"error": str(exc)}
+    except MemoryError:
+        return {"error": "There is not enough memory for this image here; try a smaller one."}
     _last = result
     start = time.perf_counter()
     labels = Uint8Array.new(result.labels.size)

@@ -71,7 +71,7 @@ async function init({ precision }) {
 
 async function segment({ id, file }) {
   if (!ready) {
-    post({ type: 'error', id, message: 'Not started', kind: 'runtime' });
+    post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
   }
   let browser;
@@ -94,6 +94,8 @@ async function segment({ id, file }) {
     const png = browser.labels_png().toJs();
     post({ type: 'labels-png', id, png }, [png.buffer]);
   } catch (error) {
-    post({ type: 'error', id, message: `Segmentation failed: ${error.message}`, kind: 'runtime' });
+    // Python exceptions carry a whole traceback; its last line is the message.
+    const last = String(error.message).trim().split('\n').pop();
+    post({ type: 'error', id, message: `Segmentation failed: ${last}`, kind: 'runtime' });
   }
 }
