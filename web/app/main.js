@@ -97,6 +97,7 @@ async function show(file, result) {
   shown = { labels, width, height, classes };
   ui.placeholder.hidden = true;
   ui.viewer.hidden = false;
+  fitToView();
   ui.legendPanel.hidden = false;
   renderLegend(ui.legend, classes);
   ui.imageInfo.textContent = `${file.name} · ${width}×${height}`;
@@ -125,6 +126,16 @@ function setDownload(blob, name) {
   }
   ui.download.setAttribute('aria-disabled', String(!blob));
 }
+
+/** Show the photo as large as the column and 78% of the window height allow, keeping its shape. */
+function fitToView() {
+  if (!shown) return;
+  const available = ui.viewer.clientWidth;
+  const scale = Math.min(available / shown.width, (0.78 * window.innerHeight) / shown.height);
+  ui.photo.style.width = `${Math.floor(shown.width * scale)}px`;
+  ui.photo.style.height = `${Math.floor(shown.height * scale)}px`;
+}
+window.addEventListener('resize', fitToView);
 
 ui.opacity.addEventListener('input', () => {
   ui.overlay.style.opacity = String(ui.opacity.value / 100);
