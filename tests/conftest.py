@@ -34,6 +34,22 @@ CHROMIUM_ARGS = [
 sys.path.insert(0, str(ROOT))  # build.py
 
 
+# Browser agreement per precision and photo, filled by test_browser.py, printed at the end.
+AGREEMENT_REPORT: dict[str, dict[str, dict[str, float]]] = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not AGREEMENT_REPORT:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("browser vs CPython: share of identical label pixels")
+    write(f"{'precision':9}  {'photo':24}  {'same decoded pixels':>19}  {'from file bytes':>15}")
+    for precision, photos in AGREEMENT_REPORT.items():
+        for name, r in photos.items():
+            same, raw = r["same_decoded_pixels"], r["from_file_bytes"]
+            write(f"{precision:9}  {name:24}  {same:19.4%}  {raw:15.4%}")
+
+
 def pytest_configure(config):
     missing = [p for p in (STANDIN_DIR, PYODIDE_MIRROR) if not p.is_dir()]
     if missing:

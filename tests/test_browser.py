@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
+from conftest import AGREEMENT_REPORT, PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
 
 pytestmark = pytest.mark.browser
 
@@ -31,14 +31,13 @@ MIN_AGREEMENT = {"fp32": 0.999, "q8": 0.995}
 # IJG libjpeg 9, native Pillow wheels on libjpeg-turbo, and the two upsample chroma
 # differently (pixel values differ by up to ~26). PNG decodes identically.
 MIN_END_TO_END_AGREEMENT = 0.99
-agreement_report: dict[str, dict[str, dict[str, float]]] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def write_report():
     yield
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "browser-agreement.json").write_text(json.dumps(agreement_report, indent=1))
+    (ARTIFACTS / "browser-agreement.json").write_text(json.dumps(AGREEMENT_REPORT, indent=1))
 
 
 def read_labels(path: Path) -> np.ndarray:
@@ -86,7 +85,7 @@ def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, t
     assert browser_labels.shape == same_pixels.shape == from_bytes.shape
     agreement = float((browser_labels == same_pixels).mean())
     end_to_end = float((browser_labels == from_bytes).mean())
-    agreement_report.setdefault(precision, {})[photo.name] = {
+    AGREEMENT_REPORT.setdefault(precision, {})[photo.name] = {
         "same_decoded_pixels": agreement,
         "from_file_bytes": end_to_end,
     }
