@@ -91,7 +91,9 @@ async function segment({ id, file }) {
       return;
     }
     post({ type: 'result', id, result }, [result.labels.buffer]);
-    const png = browser.labels_png().toJs();
+    const pngProxy = browser.labels_png();
+    const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
+    pngProxy.destroy();
     post({ type: 'labels-png', id, png }, [png.buffer]);
   } catch (error) {
     // Python exceptions carry a whole traceback; its last line is the message.
