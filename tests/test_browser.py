@@ -206,3 +206,19 @@ def test_a_tampered_model_is_refused(browser, built_site, tmp_path):
     finally:
         page.close()
         server.shutdown()
+
+
+def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_path):
+    """Phone-photo size: the naive 150-channel upsampling would need 7.2 GB in the tab."""
+    photo = tmp_path / "phone-size.png"  # PNG: both sides decode it identically
+    Image.open(PHOTOS[0]).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(
+        photo, compress_level=1
+    )
+    app = app_factory("")
+    app.upload(photo, timeout=240_000)
+    labels = read_labels(app.download_labels(tmp_path / "labels.png"))
+    assert labels.shape == (3000, 4000)
+    expected = native_segmenter("q8").segment_sync(photo.read_bytes()).labels
+    agreement = float((labels == expected).mean())
+    print(f"12 MP: {agreement:.4%} identical pixels, timings {app.timings()}")
+    assert agreement >= MIN_AGREEMENT["q8"]

@@ -55,7 +55,16 @@ export function createSegmenter(config = {}) {
       }
     }
   };
-  worker.onerror = (event) => readyReject(new Error(event.message || 'the worker failed to load'));
+  // A worker that dies (failed to load, out of memory) must not leave callers waiting forever.
+  worker.onerror = (event) => {
+    const error = new Error(`The segmentation worker stopped: ${event.message || 'unknown error'}`);
+    readyReject(error);
+    for (const job of jobs.values()) {
+      job.reject(error);
+      job.png.reject(error);
+    }
+    jobs.clear();
+  };
   worker.postMessage({ type: 'init', precision: config.precision });
 
   return {
