@@ -222,3 +222,24 @@ def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_pa
     agreement = float((labels == expected).mean())
     print(f"12 MP: {agreement:.4%} identical pixels, timings {app.timings()}")
     assert agreement >= MIN_AGREEMENT["q8"]
+
+
+def test_pointer_reads_the_class_under_it(app_factory, tmp_path):
+    app = app_factory("")
+    app.upload(PHOTOS[0])
+    labels = read_labels(app.download_labels(tmp_path / "labels.png"))
+    box = app.page.locator("#overlay").bounding_box()
+    names = {
+        c["id"]: c["name"]
+        for c in app.page.locator("#legend li").evaluate_all(
+            "items => items.map(i => ({id: +i.dataset.classId, name: i.children[1].textContent}))"
+        )
+    }
+    height, width = labels.shape
+    # The pointer lands on whole CSS pixels: allow the image pixels one CSS pixel covers.
+    slack = int(np.ceil(width / box["width"])) + 1
+    for fx, fy in [(0.1, 0.1), (0.5, 0.5), (0.8, 0.9)]:
+        app.page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+        x, y = int(fx * width), int(fy * height)
+        window = labels[max(0, y - slack) : y + slack + 1, max(0, x - slack) : x + slack + 1]
+        assert app.page.inner_text("#pointer-class") in {names[int(c)] for c in np.unique(window)}

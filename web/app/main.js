@@ -141,9 +141,12 @@ ui.opacity.addEventListener('input', () => {
   ui.overlay.style.opacity = String(ui.opacity.value / 100);
 });
 
-ui.overlay.addEventListener('pointermove', (event) => {
-  if (!shown) return;
-  const id = labelAt(event, ui.overlay, shown.labels, shown.width, shown.height);
-  const found = shown.classes.find((c) => c.id === id);
-  ui.pointerClass.textContent = found ? found.name : '';
-});
+// Mouse: hover; touch and pen: tap or drag.
+for (const type of ['pointermove', 'pointerdown']) {
+  ui.overlay.addEventListener(type, (event) => {
+    if (!shown) return;
+    const id = labelAt(event, ui.overlay, shown.labels, shown.width, shown.height);
+    const found = shown.classes.find((c) => c.id === id);
+    ui.pointerClass.textContent = found ? found.name : '';
+  });
+}
