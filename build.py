@@ -52,7 +52,8 @@ PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_std
 # Pyodide packages the sceneseg wheel needs (its own dependencies come from the lock).
 PYODIDE_PACKAGES = ["numpy", "pillow"]
 # The WASM backend: the ES module API, its Emscripten glue and the SIMD+threads binary.
-ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+ORT_WASM = "ort-wasm-simd-threaded.wasm"
+ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", ORT_WASM]
 MODEL_CONFIG_FILES = ["config.json", "preprocessor_config.json"]
 
 # Absolute URLs inside vendor files that a browser never requests, rewritten so that no file
@@ -175,9 +176,19 @@ def add_pyodide(out: Path, mirror: Path | None) -> dict:
 
 def add_onnxruntime_web(out: Path) -> dict:
     package = node_package("onnxruntime-web")
+    target = out / "vendor" / "onnxruntime-web"
     for name in ORT_FILES:
-        copy_vendor(package / "dist" / name, out / "vendor" / "onnxruntime-web" / name)
-    return {"version": json.loads((package / "package.json").read_text())["version"]}
+        copy_vendor(package / "dist" / name, target / name)
+    # The worker downloads the WASM binary itself (byte progress, sha256 check).
+    wasm = target / ORT_WASM
+    return {
+        "version": json.loads((package / "package.json").read_text())["version"],
+        "wasm": {
+            "path": f"vendor/onnxruntime-web/{ORT_WASM}",
+            "size": wasm.stat().st_size,
+            "sha256": sha256_file(wasm),
+        },
+    }
 
 
 def add_model(out: Path, manifest: Manifest, precisions: list[str], model_dir: Path | None) -> dict:

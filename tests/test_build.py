@@ -27,6 +27,12 @@ def test_vendor_files_are_exactly_what_runs(built_site):
         "pyodide-lock.json",
     }
     assert pyodide_files == core | wheels
+    # The worker verifies onnxruntime-web's WASM binary against build-info.json.
+    wasm = json.loads((built_site / "build-info.json").read_text())["onnxruntime_web"]["wasm"]
+    path = built_site / wasm["path"]
+    assert (path.stat().st_size, sha256_file(path)) == (wasm["size"], wasm["sha256"])
+    original = ROOT / "node_modules" / "onnxruntime-web" / "dist" / path.name
+    assert sha256_file(original) == wasm["sha256"]
 
 
 def test_wheels_match_the_official_lock(built_site):

@@ -6,9 +6,11 @@ const ORT_DIR = new URL('../vendor/onnxruntime-web/', import.meta.url).href;
 /**
  * @param {Uint8Array} modelBytes  verified ONNX file
  * @param {string} precision       'q8' | 'fp16' | 'fp32', for display
+ * @param {Uint8Array} wasmBinary  verified onnxruntime-web WASM binary
  */
-export async function createModelRunner(modelBytes, precision) {
+export async function createModelRunner(modelBytes, precision, wasmBinary) {
   ort.env.wasm.wasmPaths = ORT_DIR;
+  ort.env.wasm.wasmBinary = wasmBinary;
   // Threads need a cross-origin isolated page (COOP + COEP); otherwise one thread, no warning.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   ort.env.wasm.proxy = false; // we already are a worker

@@ -44,19 +44,26 @@ async function init({ precision }) {
   if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
   const base = new URL(model.path, SITE);
 
-  // Python start-up and the model download overlap.
+  // Python start-up and the downloads overlap. The two large downloads (model, onnxruntime's
+  // WASM) report their bytes together.
   const python = startPython((text) => progress('python', text));
-  const modelBytes = fetchVerified(new URL(file, base), model.files[file], (loaded, total) =>
-    progress('model', 'Downloading the model', loaded, total),
-  );
+  const bytes = { model: [0, model.files[file].size], runtime: [0, buildInfo.onnxruntime_web.wasm.size] };
+  const onBytes = (key) => (loaded) => {
+    bytes[key][0] = loaded;
+    const [done, total] = Object.values(bytes).reduce(([a, b], [l, t]) => [a + l, b + t], [0, 0]);
+    progress('download', 'Downloading the model and its runtime', done, total);
+  };
+  const modelBytes = fetchVerified(new URL(file, base), model.files[file], onBytes('model'));
+  const ortWasm = buildInfo.onnxruntime_web.wasm;
+  const wasmBytes = fetchVerified(new URL(ortWasm.path, SITE), ortWasm, onBytes('runtime'));
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
       fetchVerified(new URL(name, base), model.files[name]).then((b) => new TextDecoder().decode(b)),
     ),
   );
-  const [py, bytes, [config, preprocessor]] = await Promise.all([python, modelBytes, configs]);
+  const [py, onnx, wasm, [config, preprocessor]] = await Promise.all([python, modelBytes, wasmBytes, configs]);
   progress('session', 'Preparing the model');
-  const runner = await createModelRunner(bytes, precision);
+  const runner = await createModelRunner(onnx, precision, wasm);
   const browser = py.pyimport('sceneseg.browser');
   browser.init(runner, config, preprocessor);
   const info = {
