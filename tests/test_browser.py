@@ -3,6 +3,7 @@ back through the page's own download, compare with the CPython pipeline on the s
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import io
@@ -18,6 +19,7 @@ import pytest
 from PIL import Image
 
 from conftest import AGREEMENT_REPORT, PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
+from sceneseg.palette import ADE20K_PALETTE
 
 pytestmark = pytest.mark.browser
 
@@ -222,6 +224,34 @@ def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_pa
     agreement = float((labels == expected).mean())
     print(f"12 MP: {agreement:.4%} identical pixels, timings {app.timings()}")
     assert agreement >= MIN_AGREEMENT["q8"]
+
+
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    """What a canvas on the page shows, RGBA at its own resolution (read back through a 2D
+    canvas, since the page's canvases are 'bitmaprenderer' ones)."""
+    data_url = page.locator(selector).evaluate(
+        """src => {
+            const copy = document.createElement('canvas');
+            copy.width = src.width; copy.height = src.height;
+            copy.getContext('2d').drawImage(src, 0, 0);
+            return copy.toDataURL('image/png');
+        }"""
+    )
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory, tmp_path):
+    photo = next(p for p in PHOTOS if p.suffix == ".png")  # PNG: every decoder agrees
+    app = app_factory("")
+    app.upload(photo)
+    labels = read_labels(app.download_labels(tmp_path / "labels.png"))
+    overlay = canvas_pixels(app.page, "#overlay")
+    expected = np.asarray(ADE20K_PALETTE, dtype=np.uint8)[labels]
+    assert overlay.shape == (*labels.shape, 4)
+    np.testing.assert_array_equal(overlay[..., :3], expected)
+    assert (overlay[..., 3] == 255).all()
+    shown = canvas_pixels(app.page, "#photo")
+    np.testing.assert_array_equal(shown[..., :3], np.asarray(Image.open(photo).convert("RGB")))
 
 
 def test_pointer_reads_the_class_under_it(app_factory, tmp_path):

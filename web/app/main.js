@@ -1,7 +1,7 @@
 // The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
 import { renderLegend } from './legend.js';
-import { drawLabels, drawPhoto, labelAt } from './overlay.js';
+import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -72,13 +72,15 @@ async function run(file) {
   showError('');
   document.body.dataset.busy = 'true';
   showProgress({ message: `Segmenting ${file.name}…` });
+  const photo = decodePhoto(file); // in parallel with the segmentation
   try {
     const result = await segmenter.segment(file);
-    await show(file, result);
+    await show(file, result, photo);
     ui.progress.hidden = true;
     // Tests (and anyone scripting the page) wait on this counter.
     document.body.dataset.result = String(Number(document.body.dataset.result || 0) + 1);
   } catch (error) {
+    photo.then((bitmap) => bitmap?.close());
     // The previous result, if any, stays on screen: a bad file loses nothing.
     showError(error instanceof InputError ? `${file.name}: ${error.message}` : error.message);
   } finally {
@@ -87,11 +89,11 @@ async function run(file) {
   }
 }
 
-async function show(file, result) {
-  const { width, height, labels, classes } = result;
+async function show(file, result, photo) {
+  const { width, height, labels, classes, overlay } = result;
   const start = performance.now();
-  const photoOk = await drawPhoto(ui.photo, file, width, height);
-  drawLabels(ui.overlay, labels, width, height, classes);
+  const photoOk = showPhoto(ui.photo, await photo, width, height);
+  showBitmap(ui.overlay, overlay, width, height);
   const renderMs = performance.now() - start;
 
   shown = { labels, width, height, classes };

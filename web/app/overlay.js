@@ -1,41 +1,31 @@
-// Drawing a label map: one colour per class, at the photo's full resolution.
+// Showing the photo and its overlay. Both arrive as ImageBitmaps (the overlay from the worker,
+// the photo decoded by the browser off the main thread) and are handed to 'bitmaprenderer'
+// canvases, which take the bitmap over without a copy: the UI thread does no per-pixel work.
 
-/**
- * Paint `labels` (class id per pixel) into `canvas` with each class's colour.
- * @param {HTMLCanvasElement} canvas
- * @param {Uint8Array} labels  width * height, row-major
- * @param {{id: number, color: number[]}[]} classes  at least every id present in labels
- */
-export function drawLabels(canvas, labels, width, height, classes) {
-  // Pack RGBA into one 32-bit word per class; ImageData is RGBA in memory, and every
-  // platform browsers run on is little-endian, so the word reads 0xAABBGGRR.
-  const lut = new Uint32Array(256);
-  for (const { id, color: [r, g, b] } of classes) lut[id] = ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
-  const image = new ImageData(width, height);
-  const pixels = new Uint32Array(image.data.buffer);
-  for (let i = 0; i < labels.length; i++) pixels[i] = lut[labels[i]];
+/** Show `bitmap` in `canvas` at width x height (the canvas then owns and closes it). */
+export function showBitmap(canvas, bitmap, width, height) {
   canvas.width = width;
   canvas.height = height;
-  canvas.getContext('2d').putImageData(image, 0, 0);
+  canvas.getContext('bitmaprenderer').transferFromImageBitmap(bitmap);
 }
 
 /**
- * Draw the photo as the browser decodes it (EXIF orientation applied, like the pipeline).
- * Returns false if the browser cannot decode the file or its size differs from the labels.
+ * Decode the photo for display, as the browser does (EXIF orientation applied, like the
+ * pipeline), off the main thread. Started when the photo is picked, so that it is ready by the
+ * time the labels are. Resolves with null if this browser cannot decode the file.
  */
-export async function drawPhoto(canvas, file, width, height) {
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
-  } catch {
-    return false;
-  }
-  canvas.width = width;
-  canvas.height = height;
-  const ctx = canvas.getContext('2d');
-  const matches = bitmap.width === width && bitmap.height === height;
-  if (matches) ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
+export function decodePhoto(file) {
+  return createImageBitmap(file, { imageOrientation: 'from-image' }).catch(() => null);
+}
+
+/**
+ * Show the decoded photo at the labels' size. Returns false, and leaves the canvas black, if
+ * there is no photo or its size differs from the labels'.
+ */
+export function showPhoto(canvas, bitmap, width, height) {
+  const matches = bitmap !== null && bitmap.width === width && bitmap.height === height;
+  if (!matches) bitmap?.close();
+  showBitmap(canvas, matches ? bitmap : null, width, height);
   return matches;
 }
 

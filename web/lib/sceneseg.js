@@ -5,6 +5,8 @@
 //   const result = await segmenter.segment(file);   // Blob or File of an encoded image
 //   result.labels            // Uint8Array, width * height class ids, row-major
 //   result.classes           // [{id, name, color, pixels, fraction}], largest first
+//   result.overlay           // ImageBitmap: each pixel in its class colour (opaque)
+//   result.timings           // ms per stage: decode, preprocess, model, postprocess, ...
 //   await result.labelsPng   // Blob: the label map as PNG (pixel value = class id)
 
 /** Raised for input the user can fix (wrong file type, damaged, too large, empty). */

@@ -4,11 +4,13 @@
 //                {type: 'segment', id, file: Blob}
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
 //                {type: 'ready', info}
-//                {type: 'result', id, result}          result.labels is transferred
+//                {type: 'result', id, result}          result.labels and result.overlay
+//                                                      (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}         png is transferred
 //                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
 import { fetchVerified } from './fetch-verified.js';
 import { createModelRunner } from './model-runner.js';
+import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
@@ -97,7 +99,10 @@ async function segment({ id, file }) {
       post({ type: 'error', id, message: result.error, kind: 'input' });
       return;
     }
-    post({ type: 'result', id, result }, [result.labels.buffer]);
+    const start = performance.now();
+    result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
+    result.timings.overlay = performance.now() - start;
+    post({ type: 'result', id, result }, [result.labels.buffer, result.overlay]);
     const pngProxy = browser.labels_png();
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
     pngProxy.destroy();
