@@ -146,6 +146,12 @@ def test_bad_files_get_a_message_and_lose_nothing(app_factory, tmp_path):
     buffer = io.BytesIO()
     Image.new("L", (9000, 6000)).save(buffer, "PNG", compress_level=1)
     bad["huge.png"] = (buffer.getvalue(), "too large")
+    # A real AVIF (native Pillow writes it; Pyodide's Pillow 10.2 cannot read it) and the
+    # first box of an iPhone HEIC: the message names the format and what to do.
+    buffer = io.BytesIO()
+    Image.open(PHOTOS[0]).save(buffer, "AVIF")
+    bad["photo.avif"] = (buffer.getvalue(), "AVIF images cannot be read here")
+    bad["IMG_0001.heic"] = (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64, "export it as JPEG")
     for name, (data, message) in bad.items():
         path = tmp_path / name
         path.write_bytes(data)

@@ -38,10 +38,7 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int = MAX_PIXELS
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError(
-            "This file is not an image format that can be read here "
-            "(JPEG, PNG, WebP, GIF, BMP and TIFF are supported)."
-        ) from None
+        raise ImageError(_unreadable_message(data)) from None
     except Image.DecompressionBombError:
         raise ImageError(_too_large_message(None, max_pixels)) from None
     width, height = image.size
@@ -56,6 +53,31 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int = MAX_PIXELS
     # Users expect the mask to line up with the photo they see: apply EXIF orientation.
     image = ImageOps.exif_transpose(image)
     return to_rgb(image)
+
+
+# ISO base media file brands (the 'ftyp' box) of the phone formats that Pyodide's Pillow 10.2
+# cannot decode: iPhones save HEIC by default, and AVIF is spreading. Naming the format tells
+# the user what to do, where "not an image" would only confuse them.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_SUPPORTED = "JPEG, PNG, WebP, GIF, BMP and TIFF can be read"
+
+
+def _unreadable_message(data: bytes | bytearray | memoryview) -> str:
+    head = bytes(data[:64])
+    if head[4:8] == b"ftyp":
+        # Major brand, then the compatible brands, 4 bytes each after the minor version.
+        size = int.from_bytes(head[:4], "big")
+        brands = {head[i : i + 4] for i in range(8, min(size, len(head)), 4)} - {head[12:16]}
+        if brands & _AVIF_BRANDS:
+            return f"AVIF images cannot be read here yet; save it as JPEG or PNG ({_SUPPORTED})."
+        if brands & _HEIF_BRANDS:
+            return (
+                "HEIC/HEIF photos (the iPhone's default format) cannot be read here yet; "
+                "export it as JPEG first (on an iPhone: Settings > Camera > Formats > "
+                "Most Compatible)."
+            )
+    return f"This file is not an image format that can be read here ({_SUPPORTED})."
 
 
 def _too_large_message(size: tuple[int, int] | None, max_pixels: int) -> str:
