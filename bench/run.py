@@ -14,18 +14,23 @@ Needs a site built with --precisions q8,fp32 (as tests and .ci/run do).
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, STANDIN_DIR, AppPage, native_segmenter  # noqa: E402
+from conftest import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    STANDIN_DIR,
+    AppPage,
+    native_segmenter,
+    serve_site,
+)
 
 
 def median_ms(fn, repeat: int) -> float:
@@ -70,20 +75,15 @@ def bench_postprocess(repeat: int) -> None:
 def bench_pipeline(site: Path, repeat: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    import build
-
-    handler = functools.partial(build.Handler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
     stages = ["decode", "preprocess", "model", "postprocess"]
+    browser_only = ["overlay", "render"]  # overlay: colouring in the worker; render: UI thread
     print("\n## Pipeline per stage, median ms (native onnxruntime vs browser WASM)\n")
-    print("| photo | precision | where | " + " | ".join(stages) + " | render |")
-    print("|---|---|---|" + "---|" * (len(stages) + 1))
-    with sync_playwright() as playwright:
+    print("| photo | precision | where | " + " | ".join(stages + browser_only) + " |")
+    print("|---|---|---|" + "---|" * (len(stages) + len(browser_only)))
+    with sync_playwright() as playwright, serve_site(site) as port:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         for precision in ("q8", "fp32"):
-            app = AppPage(browser.new_page(), f"{url}?precision={precision}")
+            app = AppPage(browser.new_page(), f"http://127.0.0.1:{port}/?precision={precision}")
             segmenter = native_segmenter(precision)
             for photo in PHOTOS[:3]:
                 native, web = [], []
@@ -94,15 +94,12 @@ def bench_pipeline(site: Path, repeat: int) -> None:
                     app.upload(photo)
                     web.append(app.timings())
                 for where, runs in (("native", native), ("browser", web)):
-                    cells = [statistics.median(r[s] for r in runs) for s in stages]
-                    render = "-"
-                    if where == "browser":
-                        render = f"{statistics.median(r['render'] for r in runs):.0f}"
-                    row = " | ".join(f"{c:.0f}" for c in cells)
-                    print(f"| {photo.name} | {precision} | {where} | {row} | {render} |")
+                    columns = stages + (browser_only if where == "browser" else [])
+                    cells = [f"{statistics.median(r[s] for r in runs):.0f}" for s in columns]
+                    cells += ["-"] * (len(stages) + len(browser_only) - len(cells))
+                    print(f"| {photo.name} | {precision} | {where} | {' | '.join(cells)} |")
             app.page.close()
         browser.close()
-    server.shutdown()
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ and headless Chromium (Debian's, through Playwright)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
@@ -96,27 +97,39 @@ def built_site(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def site_url(built_site):
-    """The built site served on a free localhost port by build.py's own handler."""
+@contextlib.contextmanager
+def serve_site(directory: Path):
+    """Serve a built site on a free localhost port with build.py's own handler; yields the port."""
     import build
 
-    handler = functools.partial(build.Handler, directory=str(built_site))
+    handler = functools.partial(build.Handler, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture(scope="session")
-def browser():
+def site_url(built_site):
+    with serve_site(built_site) as port:
+        yield f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="session")
+def playwright():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
 
 
 class AppPage:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 import functools
-import http.server
 import io
 import json
+import shutil
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +17,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import AGREEMENT_REPORT, PHOTOS, PYODIDE_MIRROR, ROOT, native_segmenter
+from conftest import (
+    AGREEMENT_REPORT,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    PYODIDE_MIRROR,
+    ROOT,
+    AppPage,
+    native_segmenter,
+    serve_site,
+)
 from sceneseg.palette import ADE20K_PALETTE
 
 pytestmark = pytest.mark.browser
@@ -189,31 +198,60 @@ def test_page_stays_responsive_while_segmenting(app_factory):
     assert max(gaps) < 250, f"longest UI stall {max(gaps):.0f} ms"
 
 
-def test_a_tampered_model_is_refused(browser, built_site, tmp_path):
-    """The worker checks the model's sha256 before handing it to onnxruntime-web."""
-    import shutil
+# A name for the test server that is not "localhost" or a loopback IP: a site reached that
+# way is not a secure context, as on a LAN address over plain http (no Web Crypto, no threads).
+LAN_HOST = "sceneseg.test"
 
-    import build
 
+@pytest.fixture(scope="module")
+def lan_browser(playwright):
+    rules = f"--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1"
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+    yield browser
+    browser.close()
+
+
+@pytest.mark.parametrize("where", ["localhost", "plain-http-lan"])
+def test_a_tampered_model_is_refused(where, browser, lan_browser, built_site, tmp_path):
+    """The worker checks the model's sha256 before handing it to onnxruntime-web, with Web
+    Crypto where the page is a secure context and with Python's hashlib where it is not."""
     site = tmp_path / "site"
     shutil.copytree(built_site, site)
     model = next((site / "models").rglob("model_quantized.onnx"))
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte different
     model.write_bytes(bytes(data))
-    handler = functools.partial(build.Handler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    page = browser.new_page()
+    secure = where == "localhost"
+    page = (browser if secure else lan_browser).new_page()
+    with serve_site(site) as port:
+        try:
+            page.goto(f"http://{'127.0.0.1' if secure else LAN_HOST}:{port}/")
+            assert page.evaluate("isSecureContext") is secure
+            page.wait_for_selector("#error:not([hidden])", timeout=120_000)
+            message = page.inner_text("#error")
+            assert "Could not start" in message and "sha256" in message, message
+            assert page.get_attribute("body", "data-ready") is None
+        finally:
+            page.close()
+
+
+def test_a_plain_http_lan_address_still_works(lan_browser, site_url, tmp_path):
+    """No Web Crypto (files verified by Python instead) and no threads, same labels."""
+    port = urlsplit(site_url).port
+    page = lan_browser.new_page(accept_downloads=True)
     try:
-        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-        page.wait_for_selector("#error:not([hidden])", timeout=120_000)
-        message = page.inner_text("#error")
-        assert "Could not start" in message and "sha256" in message, message
-        assert page.get_attribute("body", "data-ready") is None
+        app = AppPage(page, f"http://{LAN_HOST}:{port}/")
+        assert page.evaluate("isSecureContext") is False
+        assert "1 thread)" in page.inner_text("#engine")
+        photo = next(p for p in PHOTOS if p.suffix == ".png")
+        app.upload(photo)
+        labels = read_labels(app.download_labels(tmp_path / "labels.png"))
+        expected = native_segmenter("q8").segment_sync(photo.read_bytes()).labels
+        agreement = float((labels == expected).mean())
+        print(f"plain http, 1 thread: {agreement:.4%} identical pixels")
+        assert agreement >= MIN_AGREEMENT["q8"]
     finally:
         page.close()
-        server.shutdown()
 
 
 def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_path):

@@ -4,9 +4,10 @@
  * @param {string|URL} url
  * @param {{size?: number, sha256?: string}} expected
  * @param {(loaded: number, total: number) => void} [onBytes]
+ * @param {(data: Uint8Array) => Promise<string>} [sha256]  hex digest; Web Crypto by default
  * @returns {Promise<Uint8Array>}
  */
-export async function fetchVerified(url, expected = {}, onBytes = () => {}) {
+export async function fetchVerified(url, expected = {}, onBytes = () => {}, sha256 = webCryptoSha256) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   const total = expected.size ?? Number(response.headers.get('Content-Length'));
@@ -30,17 +31,16 @@ export async function fetchVerified(url, expected = {}, onBytes = () => {}) {
     at += chunk.length;
   }
   if (expected.sha256) {
-    // crypto.subtle exists only in secure contexts (https, localhost).
-    if (!globalThis.crypto?.subtle) {
-      console.warn(`${url}: not a secure context, sha256 not checked`);
-    } else {
-      const digest = hex(await crypto.subtle.digest('SHA-256', data));
-      if (digest !== expected.sha256) throw new Error(`${url}: sha256 ${digest}, expected ${expected.sha256}`);
-    }
+    const digest = await sha256(data);
+    if (digest !== expected.sha256) throw new Error(`${url}: sha256 ${digest}, expected ${expected.sha256}`);
   }
   return data;
 }
 
-function hex(buffer) {
-  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+/** Web Crypto's SHA-256, which exists only in secure contexts (https, localhost). */
+export const hasWebCrypto = Boolean(globalThis.crypto?.subtle);
+
+export async function webCryptoSha256(data) {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
 }

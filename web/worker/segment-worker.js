@@ -8,7 +8,7 @@
 //                                                      (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}         png is transferred
 //                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
-import { fetchVerified } from './fetch-verified.js';
+import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { createModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
@@ -55,12 +55,17 @@ async function init({ precision }) {
     const [done, total] = Object.values(bytes).reduce(([a, b], [l, t]) => [a + l, b + t], [0, 0]);
     progress('download', 'Downloading the model and its runtime', done, total);
   };
-  const modelBytes = fetchVerified(new URL(file, base), model.files[file], onBytes('model'));
+  // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
+  // every file, with Python's hashlib once Pyodide is up.
+  const sha256 = hasWebCrypto ? webCryptoSha256 : async (data) => pythonSha256(await python, data);
+  const modelBytes = fetchVerified(new URL(file, base), model.files[file], onBytes('model'), sha256);
   const ortWasm = buildInfo.onnxruntime_web.wasm;
-  const wasmBytes = fetchVerified(new URL(ortWasm.path, SITE), ortWasm, onBytes('runtime'));
+  const wasmBytes = fetchVerified(new URL(ortWasm.path, SITE), ortWasm, onBytes('runtime'), sha256);
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
-      fetchVerified(new URL(name, base), model.files[name]).then((b) => new TextDecoder().decode(b)),
+      fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) =>
+        new TextDecoder().decode(b),
+      ),
     ),
   );
   const [py, onnx, wasm, [config, preprocessor]] = await Promise.all([python, modelBytes, wasmBytes, configs]);
@@ -76,6 +81,15 @@ async function init({ precision }) {
   };
   post({ type: 'ready', info });
   return { py, browser };
+}
+
+function pythonSha256(py, data) {
+  const hexdigest = py.runPython('import hashlib\nlambda data: hashlib.sha256(data.to_bytes()).hexdigest()');
+  try {
+    return hexdigest(data);
+  } finally {
+    hexdigest.destroy();
+  }
 }
 
 async function segment({ id, file }) {
