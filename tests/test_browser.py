@@ -296,6 +296,10 @@ def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory
     assert (overlay[..., 3] == 255).all()
     shown = canvas_pixels(app.page, "#photo")
     np.testing.assert_array_equal(shown[..., :3], np.asarray(Image.open(photo).convert("RGB")))
+    # Screen readers hear the file and its largest classes.
+    largest = app.page.locator("#legend li > span:nth-child(2)").first.inner_text()
+    label = app.page.get_attribute("#overlay", "aria-label")
+    assert label.startswith(f"{photo.name}, segmented: {largest} ")
 
 
 def test_pointer_reads_the_class_under_it(app_factory, tmp_path):

@@ -1,6 +1,6 @@
 // The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
-import { renderLegend } from './legend.js';
+import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
 
 const $ = (id) => document.getElementById(id);
@@ -102,6 +102,9 @@ async function show(file, result, photo) {
   fitToView();
   ui.legendPanel.hidden = false;
   renderLegend(ui.legend, classes);
+  // Screen readers get the photo's content in words: the largest classes and their shares.
+  const largest = classes.slice(0, 5).map((c) => `${c.name} ${formatPercent(c.fraction)}`);
+  ui.overlay.setAttribute('aria-label', `${file.name}, segmented: ${largest.join(', ')}`);
   ui.imageInfo.textContent = `${file.name} · ${width}×${height}`;
   const timings = { ...result.timings, render: renderMs };
   ui.timings.textContent =
