@@ -73,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{path}: {exc}", file=sys.stderr)
             status = 1
             continue
-        timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        print(f"{path} ({result.width}x{result.height}, {backend.name}; {timings})")
-        for c in result.classes():
-            extra = f"  conf {c['mean_confidence']:.2f}" if "mean_confidence" in c else ""
-            print(f"  {c['fraction'] * 100:6.2f}%  {c['id']:3d}  {c['name']}{extra}")
+        # Files first: a reader of the printed table (| head) may close the pipe early.
         if args.out:
             args.out.write_bytes(result.to_png())
         if args.overlay:
@@ -95,8 +91,17 @@ def main(argv: list[str] | None = None) -> int:
                 "classes": result.classes(),
             }
             args.json.write_text(json.dumps(summary, indent=2))
+        timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
+        print(f"{path} ({result.width}x{result.height}, {backend.name}; {timings})")
+        for c in result.classes():
+            extra = f"  conf {c['mean_confidence']:.2f}" if "mean_confidence" in c else ""
+            print(f"  {c['fraction'] * 100:6.2f}%  {c['id']:3d}  {c['name']}{extra}")
     return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `python -m sceneseg photo.jpg | head`: not an error
+        sys.stderr.close()
+        sys.exit(0)
