@@ -112,10 +112,16 @@ def test_memory_does_not_grow_with_classes_times_pixels():
     try:
         labels = upsample_argmax(logits, 3000, 4000)
         peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        counts = class_pixel_counts(labels, 150)
+        counting = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
     assert labels.shape == (3000, 4000)
     assert peak < 3 * 3000 * 4000, f"peak {peak / 1e6:.0f} MB"
+    assert counting < 8 * 1_000_000, f"counting took {counting / 1e6:.0f} MB"
+    np.testing.assert_array_equal(counts, np.bincount(labels.ravel(), minlength=150))
     # Spot-check rows of the big result: blend the two source rows as PyTorch's vertical
     # step does, then let PyTorch do the horizontal one.
     for row in (0, 1, 1234, 2999):
