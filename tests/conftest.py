@@ -59,6 +59,18 @@ def pytest_configure(config):
         )
 
 
+def run_in_pyodide(code: str, *args: str) -> str:
+    """Run Python ``code`` in Pyodide under Node (the app's runtime and wheels, sceneseg from
+    py/), with ``sys.argv[1:] == args``; returns what it printed. Host paths are under /host."""
+    run = subprocess.run(
+        ["node", str(ROOT / "tests" / "pyodide_run.mjs"), str(PYODIDE_MIRROR), *args],
+        input=code, capture_output=True, text=True,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise AssertionError(f"Pyodide failed:\n{run.stderr[-3000:]}")
+    return run.stdout
+
+
 @pytest.fixture(scope="session")
 def model_info():
     from sceneseg.model import ModelInfo

@@ -8,7 +8,6 @@ import functools
 import io
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,10 +21,10 @@ from conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PHOTOS,
-    PYODIDE_MIRROR,
     ROOT,
     AppPage,
     native_segmenter,
+    run_in_pyodide,
     serve_site,
 )
 from sceneseg.palette import ADE20K_PALETTE
@@ -57,17 +56,27 @@ def read_labels(path: Path) -> np.ndarray:
     return np.asarray(image)
 
 
+# The app's decode, run in Pyodide: writes the decoded RGB pixels, prints [height, width].
+PYODIDE_DECODE = """
+import json, sys
+import numpy as np
+from sceneseg.processing import decode
+photo, out = sys.argv[1:]
+pixels = np.asarray(decode(open("/host" + photo, "rb").read()))
+open("/host" + out, "wb").write(pixels.tobytes())
+print(json.dumps(pixels.shape[:2]))
+"""
+
+
 @functools.cache
 def browser_decode(photo: Path) -> np.ndarray:
     """The photo's pixels as the app decodes them (sceneseg's decode on Pyodide's Pillow)."""
     with tempfile.TemporaryDirectory() as out:
-        run = subprocess.run(
-            ["node", str(ROOT / "tests" / "pyodide_decode.mjs"), str(PYODIDE_MIRROR), out, photo],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        ((height, width),) = json.loads(run.stdout.strip().splitlines()[-1])
-        raw = (Path(out) / "0.rgb").read_bytes()
-    return np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
+        raw = Path(out) / "pixels.rgb"
+        printed = run_in_pyodide(PYODIDE_DECODE, str(photo.resolve()), str(raw))
+        height, width = json.loads(printed.strip().splitlines()[-1])
+        pixels = raw.read_bytes()
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 3)
 
 
 def rotated_photo(tmp_path_factory) -> Path:

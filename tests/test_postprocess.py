@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import run_in_pyodide
 from sceneseg.postprocess import (
     class_pixel_counts,
     source_index,
@@ -130,3 +131,45 @@ def test_memory_does_not_grow_with_classes_times_pixels():
         rows = ix.w_lower[row] * logits[:, lo] + ix.w_upper[row] * logits[:, hi]  # [C, 128]
         expected = torch_upsample(rows[:, None, :], 1, 4000)[:, 0].argmax(dim=0).numpy()
         assert (labels[row] == expected).mean() > 0.999
+
+
+# Pyodide is wasm32: 32-bit intp, its own numpy build. Same logits in, same labels out.
+PYODIDE_POSTPROCESS = """
+import sys
+import numpy as np
+from sceneseg.postprocess import class_pixel_counts, upsample_argmax
+logits_path, out_path, *sizes = sys.argv[1:]
+logits = np.load("/host" + logits_path)
+results = {}
+for size in sizes:
+    height, width = map(int, size.split("x"))
+    labels = upsample_argmax(logits, height, width)
+    results[size] = labels
+    results[size + "-counts"] = class_pixel_counts(labels, logits.shape[0])
+np.savez("/host" + out_path, **results)
+print("ok")
+"""
+
+
+def test_pyodide_computes_the_same_labels(tmp_path):
+    rng = np.random.default_rng(11)
+    sizes = [(37, 53), (300, 451), (1000, 667), (1, 1)]
+    for kind, logits in [
+        ("random", rng.normal(size=(150, 128, 128)).astype(np.float32) * 3),
+        ("smooth", smooth_logits(rng)),
+    ]:
+        np.save(tmp_path / f"{kind}.npy", logits)
+        out = tmp_path / f"{kind}-pyodide.npz"
+        run_in_pyodide(
+            PYODIDE_POSTPROCESS,
+            str(tmp_path / f"{kind}.npy"),
+            str(out),
+            *(f"{h}x{w}" for h, w in sizes),
+        )
+        pyodide = np.load(out)
+        for height, width in sizes:
+            expected = upsample_argmax(logits, height, width)  # checked against torch above
+            np.testing.assert_array_equal(pyodide[f"{height}x{width}"], expected, err_msg=kind)
+            np.testing.assert_array_equal(
+                pyodide[f"{height}x{width}-counts"], class_pixel_counts(expected, 150)
+            )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from .backends.web import OnnxRuntimeWebBackend
 from .model import ModelInfo
 from .pipeline import Segmentation, Segmenter
@@ -21,6 +23,15 @@ def init(js_runner, config_json: str, preprocessor_config_json: str) -> None:
     global _segmenter
     model = ModelInfo.from_json(config_json, preprocessor_config_json)
     _segmenter = Segmenter(model, OnnxRuntimeWebBackend(js_runner))
+
+
+async def warm_up() -> None:
+    """Run the model once on a blank input: onnxruntime-web sets up its kernels and memory
+    on the first run, which would otherwise be added to the user's first photo."""
+    if _segmenter is None:
+        raise RuntimeError("init() first")
+    config = _segmenter.model.preprocess
+    await _segmenter.backend.run(np.zeros((1, 3, config.height, config.width), np.float32))
 
 
 async def segment(js_bytes) -> dict:

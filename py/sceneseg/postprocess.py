@@ -108,13 +108,15 @@ def upsample_argmax(logits: np.ndarray, height: int, width: int) -> np.ndarray:
     uniform &= np.minimum(np.minimum(l00, l01), np.minimum(l10, l11)) > margin
 
     # Fill every pixel with its cell's top-left winner; correct wherever the cell is uniform.
-    # Source indices are sorted, so repeating rows and columns is a (faster) gather.
+    # Source indices are sorted, so the output rows (columns) of cell row i (column j) are
+    # row_starts[i]:row_starts[i + 1], and the fill is a repeat (faster than a gather).
+    row_starts = np.searchsorted(ys.lower, np.arange(h + 1))
+    col_starts = np.searchsorted(xs.lower, np.arange(w + 1))
     labels = winner.astype(label_dtype)
-    labels = np.repeat(labels, np.bincount(ys.lower, minlength=h), axis=0)
-    labels = np.repeat(labels, np.bincount(xs.lower, minlength=w), axis=1)
+    labels = np.repeat(labels, np.diff(row_starts), axis=0)
+    labels = np.repeat(labels, np.diff(col_starts), axis=1)
 
     # Per-pixel work for the cells that are not uniform, one band of cell rows at a time.
-    row_starts = np.searchsorted(ys.lower, np.arange(h + 1))
     for i in range(h):
         r0, r1 = row_starts[i], row_starts[i + 1]
         if r0 == r1 or uniform[i].all():

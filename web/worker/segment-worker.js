@@ -14,17 +14,21 @@ import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
-let ready = null; // Promise<{py, info}>
+let ready = null; // Promise<{py, browser}>
 let queue = Promise.resolve(); // jobs run one at a time, in order
 
 self.onmessage = (event) => {
   const message = event.data;
   if (message.type === 'init') {
-    ready ??= init(message).catch((error) => {
+    if (ready) return;
+    ready = init(message).catch((error) => {
       post({ type: 'error', message: `Could not start: ${error.message}`, kind: 'runtime' });
       ready = null;
       throw error;
     });
+    // First in the queue: one run on a blank input as soon as the model is ready, so the
+    // user's first photo does not pay onnxruntime-web's first-run setup (about a second).
+    queue = queue.then(() => ready).then(({ browser }) => browser.warm_up()).catch(() => {});
   } else if (message.type === 'segment') {
     queue = queue.then(() => segment(message)).catch(() => {});
   }
