@@ -6,9 +6,10 @@
 1. Postprocessing: the exact cell-shortcut argmax vs the naive path (PyTorch interpolates all
    150 channels, then argmax) at several output sizes, same logits, alternating runs.
 2. The pipeline per stage, native onnxruntime (CPython) vs the browser app (Pyodide +
-   onnxruntime-web WASM in headless Chromium), q8 and fp32, on the same photos.
+   onnxruntime-web WASM in headless Chromium), q8 and fp32, on the same photos, alternating.
+3. A first visit: time until ready, the first photo's model time vs later photos'.
 
-Needs a site built with --precisions q8,fp32 (as tests and .ci/run do).
+Needs a site built with --precisions q8,fp32 (build.py ... --precisions q8,fp32).
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from conftest import (  # noqa: E402
 )
 
 
-def median_ms(fn, repeat: int) -> float:
-    times = []
+def alternating_median_ms(functions, repeat: int) -> list[float]:
+    """Median wall time of each function, run in turn so that all see the same machine load."""
+    times = [[] for _ in functions]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for fn, samples in zip(functions, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(samples) for samples in times]
 
 
 def bench_postprocess(repeat: int) -> None:
@@ -66,8 +69,7 @@ def bench_postprocess(repeat: int) -> None:
         def exact(height=height, width=width):
             upsample_argmax(logits, height, width)
 
-        n = median_ms(naive, repeat)
-        e = median_ms(exact, repeat)
+        n, e = alternating_median_ms([naive, exact], repeat)
         gb = 150 * height * width * 4 / 1e9
         print(f"| {width}x{height} | {n:.0f} | {e:.0f} | {n / e:.1f}x | {gb:.1f} GB |")
 
@@ -102,6 +104,37 @@ def bench_pipeline(site: Path, repeat: int) -> None:
         browser.close()
 
 
+def bench_first_visit(site: Path, repeat: int) -> None:
+    """A new visitor: time until the page is ready, then the first photo and later ones.
+
+    The worker runs the model once on a blank input as soon as it is ready (warm-up), so the
+    first photo should cost about what later ones do, if the visitor takes a moment to pick it.
+    """
+    from playwright.sync_api import sync_playwright
+
+    print("\n## First visit (fresh browser context, q8)\n")
+    print("| visit | ready s | first photo: model ms | later photos: model ms (median of 3) |")
+    print("|---|---|---|---|")
+    with sync_playwright() as playwright, serve_site(site) as port:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for visit in range(1, repeat + 1):
+            context = browser.new_context()
+            start = time.perf_counter()
+            app = AppPage(context.new_page(), f"http://127.0.0.1:{port}/")
+            ready_s = time.perf_counter() - start
+            app.page.wait_for_timeout(2000)  # the visitor picks a photo
+            app.upload(PHOTOS[0])
+            first = app.timings()["model"]
+            later = []
+            for _ in range(3):
+                app.upload(PHOTOS[0])
+                later.append(app.timings()["model"])
+            print(f"| {visit} | {ready_s:.1f} | {first:.0f} | {statistics.median(later):.0f} |")
+            context.close()
+        print(f"\nChromium {browser.version}")
+        browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--site", type=Path, default=ROOT / "dist")
@@ -109,10 +142,21 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.site / "models").is_dir():
         sys.exit(f"no built site at {args.site}: run build.py with --precisions q8,fp32")
+    import json
+
+    import onnxruntime
+
     when = time.strftime("%Y-%m-%d %H:%M")
+    info = json.loads((args.site / "build-info.json").read_text())
     print(f"# SceneSeg benchmarks ({when}; stand-in weights {STANDIN_DIR.name})")
+    print(
+        f"\nnative: onnxruntime {onnxruntime.__version__}, Python {sys.version.split()[0]}; "
+        f"browser: Pyodide {info['pyodide']['version']}, "
+        f"onnxruntime-web {info['onnxruntime_web']['version']} (WASM)"
+    )
     bench_postprocess(args.repeat)
     bench_pipeline(args.site, args.repeat)
+    bench_first_visit(args.site, args.repeat)
 
 
 if __name__ == "__main__":
