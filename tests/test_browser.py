@@ -185,6 +185,23 @@ def test_bad_files_get_a_message_and_lose_nothing(app_factory, tmp_path):
     assert app.errors == []
 
 
+def test_the_latest_photo_picked_wins(app_factory):
+    """Pick one photo, then another before the first is done: only the second is shown."""
+    app = app_factory("")
+    first, second = PHOTOS[0], PHOTOS[1]
+    app.page.set_input_files("#file", str(first))
+    app.upload(second)
+    assert app.page.inner_text("#image-info").startswith(f"{second.name} ")
+    height, width = np.asarray(Image.open(second)).shape[:2]
+    assert app.page.inner_text("#image-info").endswith(f"{width}×{height}")
+    # The first photo's result never replaces it, nor counts as shown.
+    app.page.wait_for_timeout(3000)
+    assert app.page.get_attribute("body", "data-result") == str(app.results)
+    assert app.page.inner_text("#image-info").startswith(f"{second.name} ")
+    assert app.page.is_hidden("#error")
+    assert app.errors == []
+
+
 def test_page_stays_responsive_while_segmenting(app_factory):
     app = app_factory("?precision=fp32")
     page = app.page

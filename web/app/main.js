@@ -68,24 +68,32 @@ ui.file.addEventListener('change', () => {
   if (file) run(file);
 });
 
+let current = null; // AbortController of the photo being segmented
+
 async function run(file) {
+  // The latest photo picked wins: one still waiting (or running) is dropped.
+  current?.abort();
+  const controller = (current = new AbortController());
   showError('');
   document.body.dataset.busy = 'true';
   showProgress({ message: `Segmenting ${file.name}…` });
   const photo = decodePhoto(file); // in parallel with the segmentation
   try {
-    const result = await segmenter.segment(file);
+    const result = await segmenter.segment(file, { signal: controller.signal });
     await show(file, result, photo);
-    ui.progress.hidden = true;
     // Tests (and anyone scripting the page) wait on this counter.
     document.body.dataset.result = String(Number(document.body.dataset.result || 0) + 1);
   } catch (error) {
     photo.then((bitmap) => bitmap?.close());
+    if (controller.signal.aborted) return; // replaced by a newer photo: nothing to say
     // The previous result, if any, stays on screen: a bad file loses nothing.
     showError(error instanceof InputError ? `${file.name}: ${error.message}` : error.message);
   } finally {
-    ui.progress.hidden = true;
-    delete document.body.dataset.busy;
+    if (current === controller) {
+      current = null;
+      ui.progress.hidden = true;
+      delete document.body.dataset.busy;
+    }
   }
 }
 

@@ -2,7 +2,8 @@
 //
 //   import { createSegmenter } from './lib/sceneseg.js';
 //   const segmenter = createSegmenter({ onProgress: (p) => console.log(p.message) });
-//   const result = await segmenter.segment(file);   // Blob or File of an encoded image
+//   const result = await segmenter.segment(file);   // Blob or File of an encoded image;
+//                                                   // {signal} (AbortSignal) as 2nd argument
 //   result.labels            // Uint8Array, width * height class ids, row-major
 //   result.classes           // [{id, name, color, pixels, fraction}], largest first
 //   result.overlay           // ImageBitmap: each pixel in its class colour (opaque)
@@ -72,13 +73,30 @@ export function createSegmenter(config = {}) {
   return {
     /** Resolves with {model, precision, backend, versions} once the model is loaded. */
     ready,
-    /** @param {Blob} file */
-    async segment(file) {
+    /**
+     * @param {Blob} file
+     * @param {{signal?: AbortSignal}} [options]  abort: the job is dropped if it has not
+     *     started, its result discarded if it has; the promise rejects with signal.reason
+     */
+    async segment(file, { signal } = {}) {
+      signal?.throwIfAborted();
       const id = nextId++;
       const png = deferred();
       png.promise.catch(() => {}); // a failed job rejects both; the caller sees the first
       const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png }));
       worker.postMessage({ type: 'segment', id, file });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const job = jobs.get(id);
+          if (!job) return;
+          jobs.delete(id);
+          job.reject(signal.reason);
+          job.png.reject(signal.reason);
+          worker.postMessage({ type: 'cancel', id });
+        },
+        { once: true },
+      );
       return result;
     },
     dispose() {

@@ -2,6 +2,7 @@
 //
 // Messages in:   {type: 'init', precision?}
 //                {type: 'segment', id, file: Blob}
+//                {type: 'cancel', id}                  the caller no longer wants job id
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
 //                {type: 'ready', info}
 //                {type: 'result', id, result}          result.labels and result.overlay
@@ -16,6 +17,7 @@ import { startPython } from './python-runtime.js';
 const SITE = new URL('../', import.meta.url);
 let ready = null; // Promise<{py, browser}>
 let queue = Promise.resolve(); // jobs run one at a time, in order
+const cancelled = new Set(); // ids of jobs whose caller has moved on
 
 self.onmessage = (event) => {
   const message = event.data;
@@ -30,7 +32,12 @@ self.onmessage = (event) => {
     // user's first photo does not pay onnxruntime-web's first-run setup (about a second).
     queue = queue.then(() => ready).then(({ browser }) => browser.warm_up()).catch(() => {});
   } else if (message.type === 'segment') {
-    queue = queue.then(() => segment(message)).catch(() => {});
+    queue = queue
+      .then(() => segment(message))
+      .catch(() => {})
+      .finally(() => cancelled.delete(message.id));
+  } else if (message.type === 'cancel') {
+    cancelled.add(message.id);
   }
 };
 
@@ -97,6 +104,7 @@ function pythonSha256(py, data) {
 }
 
 async function segment({ id, file }) {
+  if (cancelled.has(id)) return; // replaced by a newer photo before it started
   if (!ready) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
@@ -117,6 +125,7 @@ async function segment({ id, file }) {
       post({ type: 'error', id, message: result.error, kind: 'input' });
       return;
     }
+    if (cancelled.has(id)) return; // no one is waiting: skip the overlay and the PNG
     const start = performance.now();
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
