@@ -340,6 +340,28 @@ def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory
     assert label.startswith(f"{photo.name}, segmented: {largest} ")
 
 
+def test_a_keyboard_alone_can_pick_a_photo(browser, site_url):
+    """Tab reaches the photo picker, its button shows focus, Enter opens the file chooser."""
+    page = browser.new_page()
+    try:
+        app = AppPage(page, site_url)
+        for _ in range(10):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "file":
+                break
+        assert page.evaluate("document.activeElement.id") == "file"
+        outline = page.locator("label[for=file]").evaluate("e => getComputedStyle(e).outlineStyle")
+        assert outline == "solid"
+        with page.expect_file_chooser() as chooser:
+            page.keyboard.press("Enter")
+        chooser.value.set_files(str(PHOTOS[0]))
+        app.results += 1
+        page.wait_for_selector(f"body[data-result='{app.results}']", timeout=120_000)
+        assert page.inner_text("#image-info").startswith(PHOTOS[0].name)
+    finally:
+        page.close()
+
+
 def test_pointer_reads_the_class_under_it(app_factory, tmp_path):
     app = app_factory("")
     app.upload(PHOTOS[0])
