@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except BrokenPipeError:  # `python -m sceneseg photo.jpg | head`: not an error
-        sys.stderr.close()
+    except BrokenPipeError:
+        # `python -m sceneseg photo.jpg | head`: the reader has what it wanted. Point stdout at
+        # devnull so that flushing it at exit does not fail again (Python's documented idiom).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)

@@ -101,7 +101,10 @@ export function createSegmenter(config = {}) {
     },
     dispose() {
       worker.terminate();
-      for (const job of jobs.values()) job.reject(new Error('disposed'));
+      for (const job of jobs.values()) {
+        job.reject(new Error('disposed'));
+        job.png.reject(new Error('disposed'));
+      }
       jobs.clear();
     },
   };
