@@ -124,6 +124,11 @@ def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, t
     counts = np.bincount(browser_labels.ravel(), minlength=150)
     assert sorted(legend) == sorted(np.flatnonzero(counts).tolist())
     assert [counts[c] for c in legend] == sorted(counts[legend], reverse=True)
+    # Each entry's exact area in pixels is one hover away.
+    titles = app.page.locator("#legend li").evaluate_all("items => items.map(i => i.title)")
+    assert [int(t.split(": ")[1].split()[0].replace(",", "")) for t in titles] == [
+        counts[c] for c in legend
+    ]
     ARTIFACTS.mkdir(exist_ok=True)
     app.page.screenshot(path=ARTIFACTS / f"page-{precision}-{photo.stem}.png")
 

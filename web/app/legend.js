@@ -1,11 +1,12 @@
 // The legend: classes found, largest area first, with colour swatch and share of the image.
 
-/** @param {HTMLOListElement} list  @param {{id, name, color, fraction}[]} classes */
+/** @param {HTMLOListElement} list  @param {{id, name, color, pixels, fraction}[]} classes */
 export function renderLegend(list, classes) {
   list.replaceChildren(
-    ...classes.map(({ id, name, color, fraction }) => {
+    ...classes.map(({ id, name, color, pixels, fraction }) => {
       const item = document.createElement('li');
       item.dataset.classId = id;
+      item.title = `${name}: ${pixels.toLocaleString('en')} pixels`;
       const swatch = document.createElement('span');
       swatch.className = 'swatch';
       swatch.style.background = `rgb(${color.join(',')})`;
