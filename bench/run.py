@@ -15,10 +15,14 @@ Needs a site built with --precisions q8,fp32 (build.py ... --precisions q8,fp32)
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import onnxruntime
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -74,65 +78,54 @@ def bench_postprocess(repeat: int) -> None:
         print(f"| {width}x{height} | {n:.0f} | {e:.0f} | {n / e:.1f}x | {gb:.1f} GB |")
 
 
-def bench_pipeline(site: Path, repeat: int) -> None:
-    from playwright.sync_api import sync_playwright
-
+def bench_pipeline(browser, url: str, repeat: int) -> None:
     stages = ["decode", "preprocess", "model", "postprocess"]
     browser_only = ["overlay", "render"]  # overlay: colouring in the worker; render: UI thread
     print("\n## Pipeline per stage, median ms (native onnxruntime vs browser WASM)\n")
     print("| photo | precision | where | " + " | ".join(stages + browser_only) + " |")
     print("|---|---|---|" + "---|" * (len(stages) + len(browser_only)))
-    with sync_playwright() as playwright, serve_site(site) as port:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for precision in ("q8", "fp32"):
-            app = AppPage(browser.new_page(), f"http://127.0.0.1:{port}/?precision={precision}")
-            segmenter = native_segmenter(precision)
-            for photo in PHOTOS[:3]:
-                native, web = [], []
-                segmenter.segment_sync(photo.read_bytes())  # warm-up
-                app.upload(photo)  # warm-up
-                for _ in range(repeat):  # alternate, so both see the same machine load
-                    native.append(segmenter.segment_sync(photo.read_bytes()).timings_ms)
-                    app.upload(photo)
-                    web.append(app.timings())
-                for where, runs in (("native", native), ("browser", web)):
-                    columns = stages + (browser_only if where == "browser" else [])
-                    cells = [f"{statistics.median(r[s] for r in runs):.0f}" for s in columns]
-                    cells += ["-"] * (len(stages) + len(browser_only) - len(cells))
-                    print(f"| {photo.name} | {precision} | {where} | {' | '.join(cells)} |")
-            app.page.close()
-        browser.close()
+    for precision in ("q8", "fp32"):
+        app = AppPage(browser.new_page(), f"{url}?precision={precision}")
+        segmenter = native_segmenter(precision)
+        for photo in PHOTOS[:3]:
+            native, web = [], []
+            segmenter.segment_sync(photo.read_bytes())  # warm-up
+            app.upload(photo)  # warm-up
+            for _ in range(repeat):  # alternate, so both see the same machine load
+                native.append(segmenter.segment_sync(photo.read_bytes()).timings_ms)
+                app.upload(photo)
+                web.append(app.timings())
+            for where, runs in (("native", native), ("browser", web)):
+                columns = stages + (browser_only if where == "browser" else [])
+                cells = [f"{statistics.median(r[s] for r in runs):.0f}" for s in columns]
+                cells += ["-"] * (len(stages) + len(browser_only) - len(cells))
+                print(f"| {photo.name} | {precision} | {where} | {' | '.join(cells)} |")
+        app.page.close()
 
 
-def bench_first_visit(site: Path, repeat: int) -> None:
+def bench_first_visit(browser, url: str, repeat: int) -> None:
     """A new visitor: time until the page is ready, then the first photo and later ones.
 
     The worker runs the model once on a blank input as soon as it is ready (warm-up), so the
     first photo should cost about what later ones do, if the visitor takes a moment to pick it.
     """
-    from playwright.sync_api import sync_playwright
-
     print("\n## First visit (fresh browser context, q8)\n")
     print("| visit | ready s | first photo: model ms | later photos: model ms (median of 3) |")
     print("|---|---|---|---|")
-    with sync_playwright() as playwright, serve_site(site) as port:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for visit in range(1, repeat + 1):
-            context = browser.new_context()
-            start = time.perf_counter()
-            app = AppPage(context.new_page(), f"http://127.0.0.1:{port}/")
-            ready_s = time.perf_counter() - start
-            app.page.wait_for_timeout(2000)  # the visitor picks a photo
+    for visit in range(1, repeat + 1):
+        context = browser.new_context()
+        start = time.perf_counter()
+        app = AppPage(context.new_page(), url)
+        ready_s = time.perf_counter() - start
+        app.page.wait_for_timeout(2000)  # the visitor picks a photo
+        app.upload(PHOTOS[0])
+        first = app.timings()["model"]
+        later = []
+        for _ in range(3):
             app.upload(PHOTOS[0])
-            first = app.timings()["model"]
-            later = []
-            for _ in range(3):
-                app.upload(PHOTOS[0])
-                later.append(app.timings()["model"])
-            print(f"| {visit} | {ready_s:.1f} | {first:.0f} | {statistics.median(later):.0f} |")
-            context.close()
-        print(f"\nChromium {browser.version}")
-        browser.close()
+            later.append(app.timings()["model"])
+        print(f"| {visit} | {ready_s:.1f} | {first:.0f} | {statistics.median(later):.0f} |")
+        context.close()
 
 
 def main() -> None:
@@ -142,10 +135,6 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.site / "models").is_dir():
         sys.exit(f"no built site at {args.site}: run build.py with --precisions q8,fp32")
-    import json
-
-    import onnxruntime
-
     when = time.strftime("%Y-%m-%d %H:%M")
     info = json.loads((args.site / "build-info.json").read_text())
     print(f"# SceneSeg benchmarks ({when}; stand-in weights {STANDIN_DIR.name})")
@@ -155,8 +144,13 @@ def main() -> None:
         f"onnxruntime-web {info['onnxruntime_web']['version']} (WASM)"
     )
     bench_postprocess(args.repeat)
-    bench_pipeline(args.site, args.repeat)
-    bench_first_visit(args.site, args.repeat)
+    with sync_playwright() as playwright, serve_site(args.site) as port:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        url = f"http://127.0.0.1:{port}/"
+        bench_pipeline(browser, url, args.repeat)
+        bench_first_visit(browser, url, args.repeat)
+        print(f"\nChromium {browser.version}")
+        browser.close()
 
 
 if __name__ == "__main__":

@@ -94,13 +94,11 @@ async function init({ precision }) {
   return { py, browser };
 }
 
+let pythonHexdigest = null; // compiled once, kept for the worker's life
+
 function pythonSha256(py, data) {
-  const hexdigest = py.runPython('import hashlib\nlambda data: hashlib.sha256(data.to_bytes()).hexdigest()');
-  try {
-    return hexdigest(data);
-  } finally {
-    hexdigest.destroy();
-  }
+  pythonHexdigest ??= py.runPython('import hashlib\nlambda data: hashlib.sha256(data.to_bytes()).hexdigest()');
+  return pythonHexdigest(data);
 }
 
 async function segment({ id, file }) {
