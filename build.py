@@ -13,7 +13,10 @@ What goes into dist/ (everything the page loads comes from the site's own origin
                          the sceneseg wheel, and a pyodide-lock.json listing only those
     vendor/onnxruntime-web/   the three onnxruntime-web files the WASM backend loads
     models/<id>/         the model files of the chosen precisions + manifest.json
-    build-info.json      what was built: versions, model, precisions
+    build-info.json      what was built: versions, model, precisions, the build's version
+    sw.js                the service worker (web/sw/), with the list of files it precaches and
+                         their sha256; its version changes whenever any shipped file does
+    manifest.webmanifest, icons/   the installable web app (PWA)
 
 Every downloaded or copied file is checked against a sha256 (Pyodide's lock for wheels, the
 model manifest for model files). Standard library only: runs before anything is installed.
@@ -24,7 +27,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import gzip
+import hashlib
 import http.server
+import io
 import json
 import re
 import shutil
@@ -81,6 +87,18 @@ MIME_TYPES = {
     ".zip": "application/zip",
     ".svg": "image/svg+xml",
 }
+
+
+# The service worker's source; build.py writes it to the site's root as sw.js (a service worker
+# controls the folder its script is in), with the precache list prepended.
+SERVICE_WORKER_SOURCE = ROOT / "web" / "sw" / "service-worker.js"
+# Files the service worker does not precache: model weights live in IndexedDB, one home per file
+# (web/worker/model-cache.js), and only the precision a visitor uses is ever downloaded.
+NOT_PRECACHED = re.compile(r"^models/[^/]+/onnx/")
+# Served gzip-compressed when the client accepts it, as a static host would (wheels, PNGs and
+# other zips are compressed already).
+COMPRESSIBLE = {".html", ".js", ".mjs", ".css", ".json", ".webmanifest", ".svg", ".wasm", ".onnx",
+                ".zip", ".txt"}  # fmt: skip
 
 
 class BuildError(RuntimeError):
@@ -171,7 +189,13 @@ def add_pyodide(out: Path, mirror: Path | None) -> dict:
     (target / "pyodide-lock.json").write_text(
         json.dumps({"info": lock["info"], "packages": shipped}, indent=1)
     )
-    return {"version": version, "packages": {k: v["version"] for k, v in shipped.items()}}
+    # Sizes of what the worker downloads, so that its progress counts every byte.
+    files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}
+    return {
+        "version": version,
+        "packages": {k: v["version"] for k, v in shipped.items()},
+        "files": files,
+    }
 
 
 def add_onnxruntime_web(out: Path) -> dict:
@@ -183,6 +207,7 @@ def add_onnxruntime_web(out: Path) -> dict:
     wasm = target / ORT_WASM
     return {
         "version": json.loads((package / "package.json").read_text())["version"],
+        "files": {name: (target / name).stat().st_size for name in ORT_FILES},
         "wasm": {
             "path": f"vendor/onnxruntime-web/{ORT_WASM}",
             "size": wasm.stat().st_size,
@@ -223,13 +248,48 @@ def check_no_foreign_urls(out: Path) -> None:
         raise BuildError("files in dist/ refer to other origins:\n" + "\n".join(found))
 
 
+def not_served(directory: str, names: list[str]) -> list[str]:
+    """What web/ holds that is not part of the site: the service worker's source (it becomes
+    sw.js) and helper scripts (web/icons/make_icons.py)."""
+    skip = [n for n in names if n.endswith(".py") or n == "__pycache__"]
+    return skip + (["sw"] if Path(directory) == ROOT / "web" else [])
+
+
+def add_service_worker(out: Path, info: dict) -> str:
+    """Write sw.js with the precache list and return the build's version.
+
+    The version is a hash over every shipped file's sha256, so any change to any file makes a new
+    sw.js byte-for-byte, which is how browsers notice an update. build-info.json carries the
+    version and is itself in the list (hashed after the version is written into it).
+    """
+    files = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_file() and rel != "build-info.json" and not NOT_PRECACHED.match(rel):
+            files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    info["version"] = version
+    (out / "build-info.json").write_text(json.dumps(info, indent=1))
+    path = out / "build-info.json"
+    files["build-info.json"] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    precache = {"version": version, "files": dict(sorted(files.items()))}
+    source = SERVICE_WORKER_SOURCE.read_text(encoding="utf-8")
+    (out / "sw.js").write_text(
+        f"// Written by build.py: the files of build {version}.\n"
+        f"self.PRECACHE = {json.dumps(precache, indent=1)};\n\n{source}",
+        encoding="utf-8",
+    )
+    return version
+
+
 def build(args) -> Path:
     out = args.out.resolve()
     if out.exists():
         if out != ROOT / "dist" and not (out / "build-info.json").exists() and any(out.iterdir()):
             raise BuildError(f"{out} exists and is not a previous build; not deleting it")
         shutil.rmtree(out)
-    shutil.copytree(ROOT / "web", out)
+    # web/sw/ becomes sw.js at the root (add_service_worker); the rest is served as written.
+    shutil.copytree(ROOT / "web", out, ignore=not_served)
     manifest = Manifest.named(args.model)
     precisions = args.precisions
     missing = [p for p in precisions if p not in manifest.precisions]
@@ -242,28 +302,66 @@ def build(args) -> Path:
         "model": add_model(out, manifest, precisions, args.model_dir),
         "default_precision": {"wasm": precisions[0]},
     }
-    (out / "build-info.json").write_text(json.dumps(info, indent=1))
     check_no_foreign_urls(out)
+    version = add_service_worker(out, info)
+    log(f"version {version}")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     log(f"wrote {out} ({size / 1e6:.1f} MB)")
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def gzipped(path: str, mtime_ns: int, size: int) -> bytes:
+    """A file's gzip encoding, made once per version of the file (mtime and size key it)."""
+    with open(path, "rb") as f:
+        return gzip.compress(f.read(), compresslevel=6, mtime=0)
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files with the right MIME types and the headers a real deployment should send."""
+    """Static files as a real host serves them: the right MIME types, gzip when the client
+    accepts it, revalidation (Last-Modified), and the headers that make the page cross-origin
+    isolated. A subclass with ``isolation_headers = False`` is a host that cannot set them."""
 
     extensions_map: ClassVar[dict[str, str]] = {
         **http.server.SimpleHTTPRequestHandler.extensions_map,
         **MIME_TYPES,
     }
+    isolation_headers = True
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-cache")
-        # Cross-origin isolation lets onnxruntime-web use WebAssembly threads.
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        if self.isolation_headers:
+            # Cross-origin isolation lets onnxruntime-web use WebAssembly threads.
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
+
+    def send_head(self):
+        path = Path(self.translate_path(self.path))
+        if path.is_dir():
+            if not self.path.split("?")[0].endswith("/"):
+                return super().send_head()  # redirects to the slash
+            path = path / "index.html"
+        accepts_gzip = "gzip" in self.headers.get("Accept-Encoding", "")
+        if not (accepts_gzip and path.suffix in COMPRESSIBLE and path.is_file()):
+            return super().send_head()
+        stat = path.stat()
+        since = self.headers.get("If-Modified-Since")
+        last_modified = self.date_time_string(int(stat.st_mtime))
+        if since == last_modified:
+            self.send_response(http.HTTPStatus.NOT_MODIFIED)
+            self.end_headers()
+            return None
+        body = gzipped(str(path), stat.st_mtime_ns, stat.st_size)
+        self.send_response(http.HTTPStatus.OK)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Vary", "Accept-Encoding")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Last-Modified", last_modified)
+        self.end_headers()
+        return io.BytesIO(body)
 
     def log_message(self, format, *args):  # quieter: errors only
         if len(args) > 1 and str(args[1]).startswith(("4", "5")):

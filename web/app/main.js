@@ -1,5 +1,6 @@
 // The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
+import { showAppStatus } from './app-status.js';
 import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
 
@@ -23,22 +24,37 @@ const ui = {
   placeholder: $('placeholder'),
   pointerClass: $('pointer-class'),
   imageInfo: $('image-info'),
+  appStatus: $('app-status'),
 };
 
+let current = null; // AbortController of the photo being segmented
 let shown = null; // the result on screen: {labels, width, height, classes}
 let downloadUrl = null;
 
 const precision = new URLSearchParams(location.search).get('precision') || undefined;
 const segmenter = createSegmenter({ precision, onProgress: showProgress });
-showProgress({ message: 'Starting…' });
+let engineReady = false;
+let lastProgress = { message: 'Starting…' }; // the start-up step, shown again under a queued photo
+showProgress(lastProgress);
 segmenter.ready.then(
   (info) => {
-    ui.progress.hidden = true;
-    ui.engine.textContent = `${info.model.name} · ${info.backend} · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
+    engineReady = true;
+    if (!current) ui.progress.hidden = true;
+    const threads = info.isolated
+      ? `${info.threads} threads`
+      : `1 thread (${'serviceWorker' in navigator ? 'more from the next visit on' : 'this host is not cross-origin isolated'})`;
+    ui.engine.textContent =
+      `${info.model.name} · ${info.backend.split(' ')[0]} ${info.precision} · ${threads} · ` +
+      `ready in ${(performance.now() / 1000).toFixed(1)} s · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
+    ui.engine.dataset.threads = String(info.threads);
+    ui.engine.dataset.startup = JSON.stringify(info.startup);
     if (info.model.standin) {
       ui.standin.hidden = false;
       ui.standin.textContent = info.model.description;
     }
+    showAppStatus(ui.appStatus, segmenter, info);
+    // Navigation -> ready, for benchmarks and tests.
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = 'true';
   },
   (error) => {
@@ -47,7 +63,12 @@ segmenter.ready.then(
   },
 );
 
-function showProgress({ message, loaded, total }) {
+function showProgress({ stage, message, loaded, total }) {
+  if (!engineReady && stage !== 'photo') lastProgress = { message, loaded, total };
+  if (current && !engineReady && stage !== 'photo') {
+    // A photo is waiting for the engine: say so, with the step the engine is at.
+    message = `Your photo starts when the engine is ready · ${message}`;
+  }
   ui.progress.hidden = false;
   const known = total > 0 && loaded !== undefined;
   ui.progress.classList.toggle('indeterminate', !known);
@@ -68,7 +89,6 @@ ui.file.addEventListener('change', () => {
   if (file) run(file);
 });
 
-let current = null; // AbortController of the photo being segmented
 
 async function run(file) {
   // The latest photo picked wins: one still waiting (or running) is dropped.
@@ -76,7 +96,8 @@ async function run(file) {
   const controller = (current = new AbortController());
   showError('');
   document.body.dataset.busy = 'true';
-  showProgress({ message: `Segmenting ${file.name}…` });
+  if (engineReady) showProgress({ stage: 'photo', message: `Segmenting ${file.name}…` });
+  else showProgress({ ...lastProgress, message: `${file.name} is queued: it starts when the engine is ready · ${lastProgress.message}`, stage: 'photo' });
   const photo = decodePhoto(file); // in parallel with the segmentation
   try {
     const result = await segmenter.segment(file, { signal: controller.signal });
@@ -91,7 +112,7 @@ async function run(file) {
   } finally {
     if (current === controller) {
       current = null;
-      ui.progress.hidden = true;
+      if (engineReady) ui.progress.hidden = true;
       delete document.body.dataset.busy;
     }
   }
@@ -115,8 +136,13 @@ async function show(file, result, photo) {
   ui.overlay.setAttribute('aria-label', `${file.name}, segmented: ${largest.join(', ')}`);
   ui.imageInfo.textContent = `${file.name} · ${width}×${height}`;
   const timings = { ...result.timings, render: renderMs };
+  const total = Object.values(timings).reduce((a, b) => a + b, 0);
   ui.timings.textContent =
-    `${result.backend}: ` + Object.entries(timings).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(' · ');
+    `${result.backend}: ` +
+    Object.entries(timings)
+      .map(([k, v]) => `${k} ${Math.round(v)} ms`)
+      .join(' · ') +
+    ` · total ${Math.round(total)} ms`;
   ui.timings.dataset.timings = JSON.stringify(timings);
   if (!photoOk) showError(`This browser cannot display ${file.name} itself; the labels are shown on black.`);
 

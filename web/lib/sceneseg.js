@@ -7,8 +7,15 @@
 //   result.labels            // Uint8Array, width * height class ids, row-major
 //   result.classes           // [{id, name, color, pixels, fraction}], largest first
 //   result.overlay           // ImageBitmap: each pixel in its class colour (opaque)
-//   result.timings           // ms per stage: decode, preprocess, model, postprocess, ...
+//   result.timings           // ms per stage: queued (waiting for the engine or earlier
+//                            // photos), decode, preprocess, model, postprocess, transfer,
+//                            // overlay, messaging: together, the time from segment() to result
 //   await result.labelsPng   // Blob: the label map as PNG (pixel value = class id)
+//   await segmenter.ready    // {model, backend, threads, startup, cache, ...}: resolves after the
+//                            // warm-up run, so a photo segmented from then on runs at full speed;
+//                            // segment() may be called earlier: the photo waits for the engine
+//   await segmenter.cachedModels()   // [{name, size, sha256, stored}] in IndexedDB
+//   await segmenter.clearCachedModels()
 
 /** Raised for input the user can fix (wrong file type, damaged, too large, empty). */
 export class InputError extends Error {
@@ -21,7 +28,8 @@ export class InputError extends Error {
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
   const onProgress = config.onProgress ?? (() => {});
-  const jobs = new Map(); // id -> {resolve, reject, png}
+  const jobs = new Map(); // id -> {resolve, reject, png, started}
+  const calls = new Map(); // id -> {resolve, reject} for cache requests
   let nextId = 1;
   let readyResolve, readyReject;
   const ready = new Promise((resolve, reject) => {
@@ -38,9 +46,22 @@ export function createSegmenter(config = {}) {
       case 'ready':
         readyResolve(message.info);
         break;
-      case 'result':
-        job?.resolve({ ...message.result, labelsPng: job.png.promise });
+      case 'result': {
+        if (!job) break;
+        const { timings } = message.result;
+        // What the stages do not account for: messages, copies between threads.
+        const worker = Object.values(timings).reduce((a, b) => a + b, 0);
+        timings.messaging = Math.max(0, performance.now() - job.started - worker);
+        job.resolve({ ...message.result, labelsPng: job.png.promise });
         break;
+      }
+      case 'cache': {
+        const call = calls.get(message.id);
+        calls.delete(message.id);
+        if (message.error) call?.reject(new Error(message.error));
+        else call?.resolve(message.entries);
+        break;
+      }
       case 'labels-png':
         job?.png.resolve(new Blob([message.png], { type: 'image/png' }));
         jobs.delete(message.id);
@@ -68,7 +89,15 @@ export function createSegmenter(config = {}) {
     }
     jobs.clear();
   };
-  worker.postMessage({ type: 'init', precision: config.precision });
+  // Served by the service worker: the app's files are local and were verified when cached.
+  const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
+  worker.postMessage({ type: 'init', precision: config.precision, controlled });
+
+  function cacheCall(action) {
+    const id = nextId++;
+    worker.postMessage({ type: 'cache', id, action });
+    return new Promise((resolve, reject) => calls.set(id, { resolve, reject }));
+  }
 
   return {
     /** Resolves with {model, precision, backend, versions} once the model is loaded. */
@@ -83,7 +112,8 @@ export function createSegmenter(config = {}) {
       const id = nextId++;
       const png = deferred();
       png.promise.catch(() => {}); // a failed job rejects both; the caller sees the first
-      const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png }));
+      const started = performance.now();
+      const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png, started }));
       worker.postMessage({ type: 'segment', id, file });
       signal?.addEventListener(
         'abort',
@@ -99,6 +129,10 @@ export function createSegmenter(config = {}) {
       );
       return result;
     },
+    /** Model files stored in IndexedDB: [{name, size, sha256, stored}]. */
+    cachedModels: () => cacheCall('list'),
+    /** Delete them; the next start downloads the model again. */
+    clearCachedModels: () => cacheCall('clear'),
     dispose() {
       worker.terminate();
       for (const job of jobs.values()) {

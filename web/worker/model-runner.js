@@ -6,11 +6,12 @@ const ORT_DIR = new URL('../vendor/onnxruntime-web/', import.meta.url).href;
 /**
  * @param {Uint8Array} modelBytes  verified ONNX file
  * @param {string} precision       'q8' | 'fp16' | 'fp32', for display
- * @param {Uint8Array} wasmBinary  verified onnxruntime-web WASM binary
  */
-export async function createModelRunner(modelBytes, precision, wasmBinary) {
+export async function createModelRunner(modelBytes, precision) {
+  // By URL, not as bytes: compiled while it streams in, and from V8's code cache on return
+  // visits (bytes handed over as wasmBinary are compiled afresh every time). The worker has
+  // verified the file (or the service worker did, when it cached it).
   ort.env.wasm.wasmPaths = ORT_DIR;
-  ort.env.wasm.wasmBinary = wasmBinary;
   // Threads need a cross-origin isolated page (COOP + COEP); otherwise one thread, no warning.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   ort.env.wasm.proxy = false; // we already are a worker
@@ -23,6 +24,7 @@ export async function createModelRunner(modelBytes, precision, wasmBinary) {
   const threads = ort.env.wasm.numThreads;
   return {
     name: `wasm (${precision}, ${threads} thread${threads > 1 ? 's' : ''})`,
+    threads,
     /**
      * Called from Python with a PyProxy of a float32 numpy array [1, 3, H, W].
      * getBuffer() gives a view into Pyodide's memory (no copy); onnxruntime copies it once.

@@ -1,21 +1,27 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', precision?}
-//                {type: 'segment', id, file: Blob}
-//                {type: 'cancel', id}                  the caller no longer wants job id
+// Messages in:   {type: 'init', precision?, controlled?}   controlled: the page is served by the
+//                                                          service worker (files local, verified)
+//                {type: 'segment', id, file: Blob}      accepted at any time: jobs that arrive
+//                                                       before the engine is ready wait for it
+//                {type: 'cancel', id}                   the caller no longer wants job id
+//                {type: 'cache', id, action: 'list'|'clear'}   the model cache (IndexedDB)
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
-//                {type: 'ready', info}
-//                {type: 'result', id, result}          result.labels and result.overlay
-//                                                      (an ImageBitmap) are transferred
-//                {type: 'labels-png', id, png}         png is transferred
-//                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
+//                {type: 'ready', info}                  after the warm-up run: a photo picked now
+//                                                       gets steady-state speed
+//                {type: 'result', id, result}           result.labels and result.overlay
+//                                                       (an ImageBitmap) are transferred
+//                {type: 'labels-png', id, png}          png is transferred
+//                {type: 'cache', id, entries?, error?}
+//                {type: 'error', id?, message, kind}    kind: 'input' (bad file) | 'runtime'
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
+import { clearCachedModels, listCachedModels, loadModelFile } from './model-cache.js';
 import { createModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
-let ready = null; // Promise<{py, browser}>
+let ready = null; // Promise<{py, browser}>: settles after the warm-up run
 let queue = Promise.resolve(); // jobs run one at a time, in order
 const cancelled = new Set(); // ids of jobs whose caller has moved on
 
@@ -25,19 +31,18 @@ self.onmessage = (event) => {
     if (ready) return;
     ready = init(message).catch((error) => {
       post({ type: 'error', message: `Could not start: ${error.message}`, kind: 'runtime' });
-      ready = null;
       throw error;
     });
-    // First in the queue: one run on a blank input as soon as the model is ready, so the
-    // user's first photo does not pay onnxruntime-web's first-run setup (about a second).
-    queue = queue.then(() => ready).then(({ browser }) => browser.warm_up()).catch(() => {});
   } else if (message.type === 'segment') {
+    const received = performance.now();
     queue = queue
-      .then(() => segment(message))
+      .then(() => segment(message, received))
       .catch(() => {})
       .finally(() => cancelled.delete(message.id));
   } else if (message.type === 'cancel') {
     cancelled.add(message.id);
+  } else if (message.type === 'cache') {
+    cacheRequest(message);
   }
 };
 
@@ -49,49 +54,163 @@ function progress(stage, message, loaded, total) {
   post({ type: 'progress', stage, message, loaded, total });
 }
 
-async function init({ precision }) {
+/**
+ * Byte progress over several downloads at once: the total is known up front (build-info.json
+ * lists every file's size), so the bar moves smoothly from the first byte to the last.
+ */
+function byteProgress(message) {
+  const files = new Map(); // key -> [loaded, total]
+  let shown = 0;
+  const report = () => {
+    let loaded = 0;
+    let total = 0;
+    for (const [l, t] of files.values()) {
+      loaded += l;
+      total += t;
+    }
+    // Throttled to whole percents: the page (and a screen reader) need not hear every chunk.
+    const percent = Math.floor((100 * loaded) / total);
+    if (percent !== shown || loaded === total) {
+      shown = percent;
+      progress('download', message, loaded, total);
+    }
+  };
+  return {
+    expect(key, size) {
+      files.set(key, [0, size]);
+    },
+    track: (key) => (loaded) => {
+      files.get(key)[0] = loaded;
+      report();
+    },
+    done(key) {
+      const entry = files.get(key);
+      entry[0] = entry[1];
+      report();
+    },
+  };
+}
+
+/** Read a response to the end (it lands in the HTTP cache), reporting bytes; keeps nothing. */
+async function warmHttpCache(url, onBytes) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const reader = response.body.getReader();
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    loaded += value.length;
+    onBytes(loaded);
+  }
+}
+
+async function init({ precision, controlled }) {
+  const t0 = performance.now();
+  const startup = {}; // ms per start-up stage, reported with 'ready'
+  const stage = (name, since) => (startup[name] = performance.now() - since);
+
   const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
   const model = buildInfo.model;
   precision ||= buildInfo.default_precision.wasm;
   const file = model.precisions[precision];
   if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
   const base = new URL(model.path, SITE);
+  const pyodideDir = new URL('vendor/pyodide/', SITE);
+  const ort = buildInfo.onnxruntime_web;
 
-  // Python start-up and the downloads overlap. The two large downloads (model, onnxruntime's
-  // WASM) report their bytes together.
-  const python = startPython((text) => progress('python', text));
-  const bytes = { model: [0, model.files[file].size], runtime: [0, buildInfo.onnxruntime_web.wasm.size] };
-  const onBytes = (key) => (loaded) => {
-    bytes[key][0] = loaded;
-    const [done, total] = Object.values(bytes).reduce(([a, b], [l, t]) => [a + l, b + t], [0, 0]);
-    progress('download', 'Downloading the model and its runtime', done, total);
-  };
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
+  let python = null;
   const sha256 = hasWebCrypto ? webCryptoSha256 : async (data) => pythonSha256(await python, data);
-  const modelBytes = fetchVerified(new URL(file, base), model.files[file], onBytes('model'), sha256);
-  const ortWasm = buildInfo.onnxruntime_web.wasm;
-  const wasmBytes = fetchVerified(new URL(ortWasm.path, SITE), ortWasm, onBytes('runtime'), sha256);
+
+  // Downloads, all at once, under one byte count. Served by the service worker (a return visit,
+  // or offline) the app's files are local and were verified when it cached them; on a first
+  // visit, reading Pyodide's files here puts them in the HTTP cache with byte progress, and
+  // Pyodide then reads them from there.
+  const bytes = byteProgress(controlled ? 'Loading' : 'Downloading the app and the model');
+  const pythonFiles = controlled ? [] : Object.entries(buildInfo.pyodide.files ?? {});
+  for (const [name, size] of pythonFiles) bytes.expect(`py:${name}`, size);
+  if (!controlled) bytes.expect('runtime', ort.wasm.size);
+  bytes.expect('model', model.files[file].size);
+
+  const tPython = performance.now();
+  const pythonFilesCached = Promise.all(
+    pythonFiles.map(([name]) => warmHttpCache(new URL(name, pyodideDir), bytes.track(`py:${name}`))),
+  );
+  python = pythonFilesCached.then(() =>
+    startPython((text) => progress('python', text)).then((py) => {
+      stage('python', tPython);
+      return py;
+    }),
+  );
+  const tModel = performance.now();
+  const modelFile = loadModelFile({
+    url: new URL(file, base),
+    name: `${model.id}/${file}`,
+    ...model.files[file],
+    keep: Object.values(model.precisions).map((f) => model.files[f].sha256),
+    onBytes: bytes.track('model'),
+    digest: sha256,
+    download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
+  }).then((loaded) => {
+    bytes.done('model');
+    stage(loaded.source === 'cache' ? 'model_from_cache' : 'model_download', tModel);
+    return loaded;
+  });
+  // onnxruntime-web loads its WASM by URL (compiled while streaming, and from V8's code cache on
+  // later visits); without the service worker, the bytes are checked here first.
+  const runtimeChecked = controlled
+    ? Promise.resolve()
+    : fetchVerified(new URL(ort.wasm.path, SITE), ort.wasm, bytes.track('runtime'), sha256);
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
-      fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) =>
-        new TextDecoder().decode(b),
-      ),
+      fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) => new TextDecoder().decode(b)),
     ),
   );
-  const [py, onnx, wasm, [config, preprocessor]] = await Promise.all([python, modelBytes, wasmBytes, configs]);
+  const [onnx, , [config, preprocessor]] = await Promise.all([modelFile, runtimeChecked, configs]);
+  if (onnx.cache.note) progress('cache', onnx.cache.note);
+
+  // The session is created while Python may still be starting: they use different threads.
   progress('session', 'Preparing the model');
-  const runner = await createModelRunner(onnx, precision, wasm);
+  const tSession = performance.now();
+  const runner = await createModelRunner(onnx.bytes, precision);
+  stage('session', tSession);
+  const py = await python;
   const browser = py.pyimport('sceneseg.browser');
   browser.init(runner, config, preprocessor);
+
+  // onnxruntime-web sets up kernels and memory on its first run (about a second): do it now, so
+  // that "ready" means a photo picked at this moment gets steady-state speed.
+  progress('warmup', 'Warming up the model');
+  const tWarm = performance.now();
+  await browser.warm_up();
+  stage('warmup', tWarm);
+  stage('total', t0);
+
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
     precision,
+    file,
     backend: runner.name,
-    versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: buildInfo.onnxruntime_web.version },
+    threads: runner.threads,
+    isolated: self.crossOriginIsolated,
+    version: buildInfo.version,
+    cache: { ...onnx.cache, source: onnx.source },
+    startup,
+    versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: ort.version },
   };
   post({ type: 'ready', info });
   return { py, browser };
+}
+
+async function cacheRequest({ id, action }) {
+  try {
+    if (action === 'clear') await clearCachedModels();
+    post({ type: 'cache', id, entries: await listCachedModels() });
+  } catch (error) {
+    post({ type: 'cache', id, error: error.message });
+  }
 }
 
 let pythonHexdigest = null; // compiled once, kept for the worker's life
@@ -101,19 +220,21 @@ function pythonSha256(py, data) {
   return pythonHexdigest(data);
 }
 
-async function segment({ id, file }) {
-  if (cancelled.has(id)) return; // replaced by a newer photo before it started
+async function segment({ id, file }, received) {
   if (!ready) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
   }
   let browser;
   try {
-    ({ browser } = await ready);
+    ({ browser } = await ready); // a photo picked during start-up waits here
   } catch {
     post({ type: 'error', id, message: 'The segmentation engine failed to start.', kind: 'runtime' });
     return;
   }
+  if (cancelled.has(id)) return; // replaced by a newer photo before it started
+  // Time spent waiting for the engine or for earlier photos: part of what the visitor waited.
+  const queued = performance.now() - received;
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
     const proxy = await browser.segment(bytes);
@@ -127,6 +248,7 @@ async function segment({ id, file }) {
     const start = performance.now();
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
+    result.timings = { queued, ...result.timings };
     post({ type: 'result', id, result }, [result.labels.buffer, result.overlay]);
     const pngProxy = browser.labels_png();
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
