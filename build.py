@@ -265,7 +265,11 @@ def add_service_worker(out: Path, info: dict) -> str:
     files = {}
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
-        if path.is_file() and rel != "build-info.json" and not NOT_PRECACHED.match(rel):
+        if (
+            path.is_file()
+            and rel not in {"build-info.json", "sw.js"}
+            and not NOT_PRECACHED.match(rel)
+        ):
             files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
     version = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
     info["version"] = version

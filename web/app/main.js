@@ -71,6 +71,7 @@ function showProgress({ stage, message, loaded, total }) {
   }
   ui.progress.hidden = false;
   const known = total > 0 && loaded !== undefined;
+  if (known && stage === 'download') Object.assign(ui.progress.dataset, { loaded, total });
   ui.progress.classList.toggle('indeterminate', !known);
   ui.progressFill.style.width = known ? `${Math.round((100 * loaded) / total)}%` : '';
   ui.progressText.textContent = known ? `${message} · ${mb(loaded)} / ${mb(total)} MB` : message;

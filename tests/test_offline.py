@@ -1,0 +1,321 @@
+"""Start-up, offline use and caching, in headless Chromium, proven from what the server sees.
+
+Every test serves its own copy of the built site through a server that logs each request, so
+"a return visit downloads no model byte" and "works with the network off" are facts about the
+wire, not about what the page says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import http.server
+import json
+import shutil
+import threading
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import build
+from conftest import PHOTOS, ROOT, STANDIN_ID
+
+pytestmark = pytest.mark.browser
+
+PHOTO = next(p for p in PHOTOS if p.name == "chelsea.png")  # small: 451x300
+MODEL_FILE = f"models/{STANDIN_ID}/onnx/model_quantized.onnx"
+
+
+class Site:
+    """A copy of the built site on its own port, with a log of (path, HTTP status)."""
+
+    def __init__(self, directory: Path, isolation_headers: bool = True):
+        self.directory = directory
+        self.log: list[tuple[str, int]] = []
+        log = self.log
+
+        class Logged(build.Handler):
+            def log_request(self, code="-", size="-"):
+                log.append((self.path.split("?")[0], int(code)))
+
+        Logged.isolation_headers = isolation_headers
+        handler = functools.partial(Logged, directory=str(directory))
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def requested(self, path: str) -> list[tuple[str, int]]:
+        return [entry for entry in self.log if entry[0] == "/" + path]
+
+    def downloaded(self) -> dict[str, int]:
+        """Files sent whole (200), with their sizes."""
+        sent = {path for path, status in self.log if status == 200}
+        return {
+            p: (self.directory / p.lstrip("/").rstrip("/")).stat().st_size
+            for p in sent
+            if (self.directory / p.lstrip("/")).is_file()
+        }
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextlib.contextmanager
+def site_copy(built_site: Path, tmp_path: Path, **options):
+    directory = tmp_path / "site"
+    shutil.copytree(built_site, directory)
+    site = Site(directory, **options)
+    try:
+        yield site
+    finally:
+        site.stop()
+
+
+@contextlib.contextmanager
+def fresh_context(browser):
+    """An empty profile: a first visit. Reloads in it are return visits."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def wait_ready(page, timeout=180_000):
+    page.wait_for_selector("body[data-ready=true]", timeout=timeout)
+
+
+def segment(page, tmp_path: Path, count: int) -> np.ndarray:
+    """Pick the photo, wait for result number `count`, return the downloaded label map."""
+    page.set_input_files("#file", str(PHOTO))
+    page.wait_for_selector(f"body[data-result='{count}']", timeout=120_000)
+    page.wait_for_selector("#download-labels[aria-disabled=false]")
+    with page.expect_download() as download:
+        page.click("#download-labels")
+    path = tmp_path / f"labels-{count}.png"
+    download.value.save_as(path)
+    return np.asarray(Image.open(path))
+
+
+def wait_offline_ready(page):
+    page.wait_for_selector("body[data-offline-ready=true]", timeout=120_000)
+    # The service worker's install (precache) has finished once it is active.
+    page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)", timeout=120_000)
+
+
+def test_served_gzip_like_a_static_host(site_url, built_site):
+    path = "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm"
+    request = urllib.request.Request(site_url + path, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = response.read()
+    original = (built_site / path).read_bytes()
+    assert gzip.decompress(body) == original
+    assert len(body) < 0.5 * len(original)
+    with urllib.request.urlopen(site_url + path) as response:  # no Accept-Encoding: as is
+        assert response.headers["Content-Encoding"] is None
+        assert response.read() == original
+
+
+def test_the_service_worker_lists_every_file_but_the_weights(built_site):
+    sw = (built_site / "sw.js").read_text()
+    precache = json.loads(sw[sw.index("{") : sw.index("};") + 1])
+    info = json.loads((built_site / "build-info.json").read_text())
+    assert precache["version"] == info["version"]
+    on_disk = {
+        p.relative_to(built_site).as_posix() for p in built_site.rglob("*") if p.is_file()
+    } - {"sw.js"}
+    weights = {p for p in on_disk if p.startswith(f"models/{STANDIN_ID}/onnx/")}
+    assert weights, "the build ships model weights"
+    assert set(precache["files"]) == on_disk - weights
+    for path, spec in precache["files"].items():
+        assert spec == {
+            "size": (built_site / path).stat().st_size,
+            "sha256": build.sha256_file(built_site / path),
+        }, path
+    assert not (built_site / "sw").exists() and not list(built_site.rglob("*.py"))
+    manifest = json.loads((built_site / "manifest.webmanifest").read_text())
+    purposes = {icon.get("purpose", "any") for icon in manifest["icons"]}
+    assert "maskable" in purposes
+    for icon in manifest["icons"]:
+        if icon["type"] == "image/png":
+            with Image.open(built_site / icon["src"]) as image:
+                assert f"{image.width}x{image.height}" == icon["sizes"]
+
+
+def test_the_version_follows_the_content(built_site, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(built_site, copy)
+    info = json.loads((copy / "build-info.json").read_text())
+    before = info["version"]
+    assert build.add_service_worker(copy, dict(info)) == before  # same files, same version
+    (copy / "styles.css").write_text((copy / "styles.css").read_text() + "\n/* changed */\n")
+    assert build.add_service_worker(copy, dict(info)) != before
+
+
+def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(site.url)
+        # Picked while the engine is still loading: queued, and said so.
+        page.set_input_files("#file", str(PHOTO))
+        assert "queued" in page.inner_text("#progress-text")
+        page.wait_for_selector("body[data-result='1']", timeout=180_000)
+        assert page.get_attribute("body", "data-ready") == "true"
+        timings = json.loads(page.get_attribute("#timings", "data-timings"))
+        assert timings["queued"] > 0
+        first = segment(page, tmp_path, 2)
+
+        # The progress bar counted every large file the first visit downloaded.
+        total = int(page.get_attribute("#progress", "data-total"))
+        sizes = site.downloaded()
+        large = sum(size for size in sizes.values() if size > 100_000)
+        assert large <= total <= sum(sizes.values())
+        assert len(site.requested(MODEL_FILE)) == 1
+
+        wait_offline_ready(page)
+        site.log.clear()
+        page.reload()
+        wait_ready(page)
+        assert page.evaluate("Boolean(navigator.serviceWorker.controller)")
+        assert segment(page, tmp_path, 1).tolist() == first.tolist()
+        # A return visit: no model byte, no app file downloaded again.
+        assert site.requested(MODEL_FILE) == []
+        assert {p: s for p, s in site.downloaded().items() if s > 100_000} == {}
+        assert "4.4 MB" in page.inner_text("#app-status")
+
+        # The network off: the server is gone; everything comes from the device.
+        site.stop()
+        page.reload()
+        wait_ready(page)
+        assert segment(page, tmp_path, 1).tolist() == first.tolist()
+        assert errors == []
+
+
+def test_a_damaged_cached_model_is_replaced(browser, built_site, tmp_path):
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        page.goto(site.url)
+        wait_ready(page)
+        first = segment(page, tmp_path, 1)
+        # Truncate the stored bytes, as a crash during a write or a disk error would.
+        page.evaluate(
+            """() => new Promise((resolve, reject) => {
+              const open = indexedDB.open('sceneseg-models');
+              open.onsuccess = () => {
+                const tx = open.result.transaction('files', 'readwrite');
+                const store = tx.objectStore('files');
+                store.openCursor().onsuccess = (e) => {
+                  const cursor = e.target.result;  // cut the bytes short
+                  if (cursor) cursor.update({...cursor.value, bytes: new ArrayBuffer(9)});
+                };
+                tx.oncomplete = () => { open.result.close(); resolve(); };
+                tx.onerror = () => reject(tx.error);
+              };
+            })"""
+        )
+        site.log.clear()
+        page.reload()
+        wait_ready(page)
+        assert "damaged" in page.inner_text("#app-status") or len(site.requested(MODEL_FILE)) == 1
+        assert len(site.requested(MODEL_FILE)) == 1  # fetched again
+        assert segment(page, tmp_path, 1).tolist() == first.tolist()
+        # Stored again, whole: the next visit needs no download.
+        site.log.clear()
+        page.reload()
+        wait_ready(page)
+        assert site.requested(MODEL_FILE) == []
+
+
+def test_storage_refused_turns_caching_off_not_segmentation(browser, built_site, tmp_path):
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        # A quota far below the model's size: IndexedDB refuses the write (QuotaExceededError).
+        cdp = context.new_cdp_session(page)
+        cdp.send(
+            "Storage.overrideQuotaForOrigin", {"origin": site.url.rstrip("/"), "quotaSize": 100_000}
+        )
+        page.goto(site.url)
+        wait_ready(page)
+        status = page.inner_text("#app-status")
+        assert "Caching is off" in status and "storage" in status, status
+        labels = segment(page, tmp_path, 1)
+        assert labels.shape == (300, 451)
+
+
+def test_clear_cached_model(browser, built_site, tmp_path):
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        page.goto(site.url)
+        wait_ready(page)
+        page.wait_for_selector("#clear-cache:not([hidden])")
+        assert int(page.get_attribute("#app-status", "data-cached-bytes")) > 4_000_000
+        page.click("#clear-cache")
+        page.wait_for_function("document.querySelector('#app-status').dataset.cachedBytes === '0'")
+        assert "No model stored" in page.inner_text("#app-status")
+        site.log.clear()
+        page.reload()
+        wait_ready(page)
+        assert len(site.requested(MODEL_FILE)) == 1
+
+
+def test_a_new_version_waits_for_the_visitor(browser, built_site, tmp_path):
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        page.goto(site.url)
+        wait_ready(page)
+        wait_offline_ready(page)
+        old = json.loads((site.directory / "build-info.json").read_text())["version"]
+
+        # Deploy a new build over the old one: a changed page, a new sw.js.
+        index = site.directory / "index.html"
+        index.write_text(index.read_text().replace("<h1>SceneSeg</h1>", "<h1>SceneSeg 2</h1>"))
+        info = json.loads((site.directory / "build-info.json").read_text())
+        new = build.add_service_worker(site.directory, info)
+        assert new != old
+
+        page.reload()
+        wait_ready(page)
+        page.wait_for_selector("body[data-update-ready=true]", timeout=120_000)
+        # Until the visitor chooses, the old version is served, whole.
+        assert page.inner_text("h1") == "SceneSeg"
+        served = page.evaluate("fetch('build-info.json').then(r => r.json()).then(i => i.version)")
+        assert served == old
+        with page.expect_navigation():
+            page.click("#update button")
+        wait_ready(page)
+        assert page.inner_text("h1") == "SceneSeg 2"
+        served = page.evaluate("fetch('build-info.json').then(r => r.json()).then(i => i.version)")
+        assert served == new
+
+
+def test_threads_on_a_host_without_isolation_headers(browser, built_site, tmp_path):
+    with (
+        site_copy(built_site, tmp_path, isolation_headers=False) as site,
+        fresh_context(browser) as context,
+    ):
+        page = context.new_page()
+        page.goto(site.url)
+        wait_ready(page)
+        assert page.evaluate("crossOriginIsolated") is False
+        assert page.get_attribute("#engine", "data-threads") == "1"
+        wait_offline_ready(page)
+        # Once the service worker controls the page, it adds COOP/COEP itself.
+        page.reload()
+        wait_ready(page)
+        assert page.evaluate("crossOriginIsolated") is True
+        assert int(page.get_attribute("#engine", "data-threads")) >= 2
+        assert "threads" in page.inner_text("#engine")
+
+
+def test_page_declares_an_installable_app(site_url, built_site):
+    html = (built_site / "index.html").read_text()
+    assert '<link rel="manifest" href="manifest.webmanifest">' in html
+    assert (ROOT / "web" / "icons" / "maskable-512.png").exists()
