@@ -307,6 +307,8 @@ def build(args) -> Path:
         "default_precision": {"wasm": precisions[0]},
     }
     check_no_foreign_urls(out)
+    for path in out.rglob("*"):  # readable by a web server's user (temporary files are 0600)
+        path.chmod(0o755 if path.is_dir() else 0o644)
     version = add_service_worker(out, info)
     log(f"version {version}")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

@@ -135,10 +135,11 @@ async function init({ precision, controlled }) {
   bytes.expect('model', model.files[file].size);
 
   const tPython = performance.now();
-  const pythonFilesCached = Promise.all(
-    pythonFiles.map(([name]) => warmHttpCache(new URL(name, pyodideDir), bytes.track(`py:${name}`))),
-  );
-  python = pythonFilesCached.then(() =>
+  const cached = pythonFiles.map(([name]) => [name, warmHttpCache(new URL(name, pyodideDir), bytes.track(`py:${name}`))]);
+  // Python starts once its core is in; the wheels (loaded later in its start) keep coming.
+  const pythonCore = Promise.all(cached.filter(([name]) => !name.endsWith('.whl')).map(([, p]) => p));
+  const pythonFilesCached = Promise.all([pythonCore, ...cached.map(([, p]) => p)]);
+  python = pythonCore.then(() =>
     startPython((text) => progress('python', text)).then((py) => {
       stage('python', tPython);
       return py;
@@ -168,7 +169,7 @@ async function init({ precision, controlled }) {
       fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) => new TextDecoder().decode(b)),
     ),
   );
-  const [onnx, , [config, preprocessor]] = await Promise.all([modelFile, runtimeChecked, configs]);
+  const [onnx, , [config, preprocessor]] = await Promise.all([modelFile, runtimeChecked, configs, pythonFilesCached]);
   if (onnx.cache.note) progress('cache', onnx.cache.note);
 
   // The session is created while Python may still be starting: they use different threads.
