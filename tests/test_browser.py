@@ -274,7 +274,8 @@ def test_a_plain_http_lan_address_still_works(lan_browser, site_url, tmp_path):
     try:
         app = AppPage(page, f"http://{LAN_HOST}:{port}/")
         assert page.evaluate("isSecureContext") is False
-        assert "1 thread)" in page.inner_text("#engine")
+        assert page.get_attribute("#engine", "data-threads") == "1"
+        assert "1 thread (this host is not cross-origin isolated)" in page.inner_text("#engine")
         photo = next(p for p in PHOTOS if p.suffix == ".png")
         app.upload(photo)
         labels = read_labels(app.download_labels(tmp_path / "labels.png"))
