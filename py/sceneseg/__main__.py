@@ -169,7 +169,7 @@ def default_jobs(jobs: int, items: int) -> int:
 # --- photos -------------------------------------------------------------------------------
 
 
-def photos_main(argv: list[str]) -> int:
+def photos_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sceneseg",
         description="Label every pixel of a photo with one of 150 ADE20K classes. "
@@ -196,6 +196,11 @@ def photos_main(argv: list[str]) -> int:
     )
     add_model_options(parser)
     add_scale_options(parser)
+    return parser
+
+
+def photos_main(argv: list[str]) -> int:
+    parser = photos_parser()
     args = parser.parse_args(argv)
     singles = (args.out, args.overlay, args.json)
     several = len(args.images) > 1 or any(p.is_dir() for p in args.images)
@@ -281,7 +286,7 @@ def report_failures(failures: list[tuple[Path, str]]) -> int:
 # --- eval ---------------------------------------------------------------------------------
 
 
-def eval_main(argv: list[str]) -> int:
+def eval_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sceneseg eval",
         description="Accuracy on ADE20K-format data: annotation PNGs named like the photos, "
@@ -301,7 +306,11 @@ def eval_main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, help="only the first N photos (sorted by name)")
     add_model_options(parser, several=True)
     add_scale_options(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def eval_main(argv: list[str]) -> int:
+    args = eval_parser().parse_args(argv)
 
     from .eval import evaluate_folder, markdown, pair_images
     from .model import ModelInfo
