@@ -361,7 +361,7 @@ def serve(directory: Path, host: str, port: int) -> None:
             httpd.serve_forever()
 
 
-def main(argv=None) -> int:
+def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -406,7 +406,11 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
     parser.add_argument("--port", type=int, default=8000, help="port to serve on")
     parser.epilog = (__doc__ or "").split("\n\n", 1)[1] + "\n" + models_epilog()
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = main_parser().parse_args(argv)
     args.command = ["python3", "build.py", *(sys.argv[1:] if argv is None else argv)]
     try:
         out = args.out.resolve() if args.serve_only else build_atomically(args)
