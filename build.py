@@ -238,17 +238,23 @@ def add_model(
 
 
 def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
-    """The models of --model a,b,...: each with the --precisions it has (the first model,
-    the default, must have all of them). Returns (default model's info, {id: info})."""
+    """The models of --model a,b,...: each with those of --precisions it has (a model with
+    none of them, or a single model without one of them, is an error). The first model is
+    the page's default. Returns (default model's info, {id: info})."""
     models = {}
-    for i, model_id in enumerate(args.model):
+    for model_id in args.model:
         manifest = Manifest.named(model_id)
         precisions = [p for p in args.precisions if p in manifest.precisions]
         missing = [p for p in args.precisions if p not in manifest.precisions]
-        if missing and (i == 0 or not precisions):
+        if missing and (len(args.model) == 1 or not precisions):
             raise BuildError(
                 f"{manifest.id} has no {', '.join(missing)} file pinned "
                 f"(it has: {', '.join(manifest.precisions)})"
+            )
+        if missing:
+            log(
+                f"{manifest.id}: no {', '.join(missing)} file pinned; "
+                f"shipping {', '.join(precisions)}"
             )
         if manifest.id in models:
             raise BuildError(f"{manifest.id} is listed twice")
