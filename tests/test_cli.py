@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, SHARED, STANDIN_DIR, STANDIN_ID, native_segmenter
@@ -33,17 +34,24 @@ def cli(tmp_path, *args, model=STANDIN_ID, model_dir=STANDIN_DIR, cwd=None):
     )  # fmt: skip
 
 
-def test_batch_labels_a_folder_and_lists_what_failed(tmp_path):
-    photos = tmp_path / "photos"
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """A folder with two photos (one in a subfolder), a broken JPEG and a text file, labelled
+    into an output folder that does not exist yet (processes: --jobs defaults to the cores)."""
+    tmp = tmp_path_factory.mktemp("batch")
+    photos = tmp / "photos"
     (photos / "sub").mkdir(parents=True)
-    chelsea, coffee = SHARED / "photos" / "chelsea.png", SHARED / "photos" / "coffee.png"
-    shutil.copy(chelsea, photos / "chelsea.png")
-    shutil.copy(coffee, photos / "sub" / "coffee.png")
+    shutil.copy(SHARED / "photos" / "chelsea.png", photos / "chelsea.png")
+    shutil.copy(SHARED / "photos" / "coffee.png", photos / "sub" / "coffee.png")
     (photos / "broken.jpg").write_bytes(b"\xff\xd8 not really a JPEG")
     (photos / "notes.txt").write_text("not a photo, not picked up")
-    out = tmp_path / "new" / "results"  # a folder that does not exist yet
-    run = cli(tmp_path, photos, "--out-dir", out)
+    out = tmp / "new" / "results"
+    return tmp, photos, out, cli(tmp, photos, "--out-dir", out)
 
+
+def test_batch_labels_a_folder_and_lists_what_failed(batch):
+    _, _, out, run = batch
+    chelsea, coffee = SHARED / "photos" / "chelsea.png", SHARED / "photos" / "coffee.png"
     assert run.returncode == 1
     assert "1 file(s) failed" in run.stderr and "broken.jpg" in run.stderr
     assert "notes.txt" not in run.stderr
@@ -66,6 +74,22 @@ def test_batch_labels_a_folder_and_lists_what_failed(tmp_path):
         }
         assert abs(sum(float(r["share"]) for r in mine) - 1) < 1e-4
     assert not (out / "broken.labels.png").exists()
+
+
+def test_batch_on_ray_gives_the_same_files(batch):
+    tmp, photos, out, _ = batch
+    ray_out = tmp / "ray"
+    run = cli(tmp, photos, "--out-dir", ray_out, "--ray", "local", "--jobs", "2")
+    assert run.returncode == 1 and "broken.jpg" in run.stderr
+    for stem in ("chelsea", "sub/coffee"):
+        for suffix in (".labels.png", ".overlay.png"):
+            assert (ray_out / f"{stem}{suffix}").read_bytes() == (
+                out / f"{stem}{suffix}"
+            ).read_bytes()
+        mine, theirs = (json.loads((d / f"{stem}.json").read_text()) for d in (ray_out, out))
+        assert mine["classes"] == theirs["classes"]
+    rows = [sorted(csv.reader((d / "classes.csv").open())) for d in (ray_out, out)]
+    assert rows[0] == rows[1]
 
 
 def test_out_into_a_missing_folder_is_created_and_a_folder_is_refused(tmp_path):

@@ -30,7 +30,6 @@ def run_eval(tmp_path, out_dir, *extra, check=True):
         **os.environ,
         "PYTHONPATH": str(ROOT / "py"),
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "RAY_AUTH_MODE": "disabled",
     }
     return subprocess.run(
         [

@@ -325,12 +325,9 @@ def eval_main(argv: list[str]) -> int:
         print(f"sceneseg eval: no photo in {args.images_dir} has an annotation", file=sys.stderr)
         return 2
     command = ["python", "-m", "sceneseg", "eval", *argv]
-    runs_wanted = [
-        (m, p) for m in args.model.split(",") if m for p in args.precision.split(",") if p
-    ]
     try:
         out_dir = make_folder(args.out_dir, "--out-dir")
-        specs = [prepare(args, m, p, command) for m, p in runs_wanted]
+        specs = [prepare(args, m, p, command) for m, p in eval_runs(args.model, args.precision)]
     except (UsageError, FetchError) as exc:
         print(f"sceneseg eval: {exc}", file=sys.stderr)
         return 2
@@ -358,6 +355,22 @@ def eval_main(argv: list[str]) -> int:
     print(f"wrote {out_dir / 'eval.json'} and {out_dir / 'eval.md'}", file=sys.stderr)
     failed = [(Path(s), why) for r in runs for s, why in r["failed"].items()]
     return report_failures(failed)
+
+
+def eval_runs(models: str, precisions: str) -> list[tuple[str, str]]:
+    """Every model with every precision it has; a precision no model has is an error."""
+    wanted = [p for p in precisions.split(",") if p]
+    runs = []
+    for model_id in (m for m in models.split(",") if m):
+        manifest = Manifest.named(model_id)
+        have = [p for p in wanted if p in manifest.precisions]
+        if len(have) < len(wanted):
+            skipped = ", ".join(p for p in wanted if p not in have)
+            print(f"note: {manifest.id} has no {skipped} weights pinned; skipped", file=sys.stderr)
+        runs += [(model_id, p) for p in have]
+    if not runs:
+        raise UsageError(f"no model has {precisions} weights")
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
