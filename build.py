@@ -43,6 +43,7 @@ from sceneseg.manifest import (  # noqa: E402  (needs the sys.path line above)
     PRECISIONS,
     FetchError,
     Manifest,
+    UnpinnedError,
     all_manifests,
     fetch_verified,
     model_dir_for,
@@ -261,6 +262,8 @@ def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
         local = model_dir_for(manifest.id, args.model_dir)
         try:
             models[manifest.id] = add_model(out, manifest, precisions, local, args.allow_unpinned)
+        except UnpinnedError:
+            raise
         except FetchError as exc:
             hint = offline_hint(local, manifest, command, args.precisions, "--precisions")
             raise FetchError(f"{exc}\n{hint}") from None
@@ -422,7 +425,11 @@ def main(argv=None) -> int:
         out = args.out.resolve() if args.serve_only else build_atomically(args)
     except (BuildError, FetchError) as exc:
         print(f"build failed: {exc}", file=sys.stderr)
-        if isinstance(exc, FetchError) and "This command works" not in str(exc):
+        if (
+            isinstance(exc, FetchError)
+            and not isinstance(exc, UnpinnedError)
+            and ("Offline?" not in str(exc) and "This command works" not in str(exc))
+        ):
             print(
                 "Offline? Use local copies: --model-dir DIR for the model files, "
                 "--pyodide-mirror DIR for Pyodide's wheels (see README).",

@@ -19,6 +19,7 @@ from .manifest import (
     PRECISIONS,
     FetchError,
     Manifest,
+    UnpinnedError,
     all_manifests,
     model_dir_for,
     offline_hint,
@@ -122,6 +123,8 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
             manifest, precision, CACHE_DIR, local,
             allow_unpinned=args.allow_unpinned, threads=args.threads,
         )  # fmt: skip
+    except UnpinnedError:
+        raise
     except FetchError as exc:
         hint = offline_hint(local, manifest, command, [precision], "--precision")
         raise FetchError(f"{exc}\n{hint}") from None

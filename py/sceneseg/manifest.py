@@ -42,6 +42,10 @@ class FetchError(RuntimeError):
     """A file could not be had or did not verify; the message lists what was tried."""
 
 
+class UnpinnedError(FetchError):
+    """A file has no sha256 in its manifest and the caller did not allow that."""
+
+
 @dataclass(frozen=True)
 class FileSpec:
     size: int | None
@@ -137,7 +141,7 @@ class Manifest:
         """Put file ``name`` at ``dest``, from ``local_dir`` if given, else from the source URL."""
         spec = self.files[name]
         if not spec.pinned and not allow_unpinned:
-            raise FetchError(
+            raise UnpinnedError(
                 f"{self.id}: {name} is not pinned (no sha256 is known for it yet), so it is "
                 f"refused; --allow-unpinned accepts a copy that states "
                 f"{json.dumps(spec.expect)} and prints its sha256"
@@ -328,7 +332,7 @@ def offline_hint(
     if model_dir is None:
         files = [*CONFIG_FILES, *sorted(set(wanted.precisions.values()))]
         return (
-            "Offline? Point --model-dir (or SCENESEG_MODEL_DIR) at a folder with the model's "
+            "Offline? Point --model-dir at a folder with the model's "
             f"files ({', '.join(files)}), e.g. a copy of {wanted.id}'s."
         )
     if not Path(model_dir).is_dir():
