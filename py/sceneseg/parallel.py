@@ -2,7 +2,7 @@
 in processes over all cores, or on a Ray cluster. Folder labelling (``batch``) and
 evaluation (``eval``) share it.
 
-    spec = ModelSpec.prepare(manifest, "q8", model_dir)
+    spec = ModelSpec.prepare(manifest, "q8", cache_dir, model_dir)
     for key, outcome in run(spec, work, items, jobs=4):      # or ray_address="auto"
         ...  # outcome is work's return value, or a Failure
 
@@ -11,6 +11,13 @@ evaluation (``eval``) share it.
 so remote workers need no shared file system. Results come back in completion order, with
 only a few payloads in flight at a time (memory stays flat over thousands of photos). An
 exception in ``load`` or ``work`` becomes a ``Failure`` for that item; the others go on.
+
+On Ray, each actor holds one model session; the weights travel once through Ray's object
+store and the photos as bytes, so nodes need neither the model files nor the photos, only
+numpy, Pillow and onnxruntime (``pip install 'sceneseg[native]'``; this package's own code
+is shipped to them as a ``py_modules`` runtime environment). ``ray_address``: ``"local"``
+starts Ray on this machine for the run; ``"auto"`` joins the cluster this machine is a node
+of (after ``ray start --address=HEAD:6379``); ``"ray://HEAD:10001"`` connects as a client.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .manifest import CONFIG_FILES, Manifest
+from .manifest import CONFIG_FILES, FetchError, Manifest, sha256_file
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,6 @@ class ModelSpec:
     ) -> ModelSpec:
         """Fetch and verify the model's files into ``cache_dir / <id>``."""
         if precision not in manifest.precisions:
-            from .manifest import FetchError
-
             raise FetchError(
                 f"{manifest.id} has no {precision} file (it has: {', '.join(manifest.precisions)})"
             )
@@ -64,8 +69,6 @@ class ModelSpec:
         for name in (*CONFIG_FILES, weights):
             path = manifest.fetch(name, target / name, local_dir, allow_unpinned=allow_unpinned)
             if not manifest.files[name].pinned:
-                from .manifest import sha256_file
-
                 print(
                     f"note: {manifest.id}: {name} is unpinned; accepted by content, "
                     f"sha256 {sha256_file(path)}",
