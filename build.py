@@ -45,10 +45,15 @@ sys.path.insert(0, str(ROOT / "py"))
 
 from sceneseg.manifest import (  # noqa: E402  (needs the sys.path line above)
     DEFAULT_MODEL,
+    MANIFEST_DIR,
     PRECISIONS,
     FetchError,
     Manifest,
+    UnpinnedError,
+    all_manifests,
     fetch_verified,
+    model_dir_for,
+    offline_hint,
     sha256_file,
 )
 
@@ -216,12 +221,30 @@ def add_onnxruntime_web(out: Path) -> dict:
     }
 
 
-def add_model(out: Path, manifest: Manifest, precisions: list[str], model_dir: Path | None) -> dict:
+def add_model(
+    out: Path,
+    manifest: Manifest,
+    precisions: list[str],
+    model_dir: Path | None,
+    allow_unpinned: bool = False,
+) -> dict:
     target = out / "models" / manifest.id
     names = MODEL_CONFIG_FILES + [manifest.precisions[p] for p in precisions]
     for name in names:
-        log(f"model file {name}")
-        manifest.fetch(name, target / name, local_dir=model_dir)
+        log(f"model file {manifest.id}/{name}")
+        manifest.fetch(name, target / name, local_dir=model_dir, allow_unpinned=allow_unpinned)
+    # Sizes and sha256 of the shipped bytes: the manifest's where pinned, and for an unpinned
+    # config file (accepted by content) its own, which the browser then verifies.
+    files = {
+        n: {"size": (target / n).stat().st_size, "sha256": sha256_file(target / n)} for n in names
+    }
+    for name, spec in files.items():
+        if not manifest.files[name].pinned:
+            log(f"  {name} is unpinned: accepted by content, sha256 {spec['sha256']}")
+    preprocessor = json.loads((target / "preprocessor_config.json").read_text())
+    size = preprocessor.get("size", {"height": 512, "width": 512})
+    size = size if isinstance(size, dict) else {"height": size, "width": size}
+    configs = sum(files[n]["size"] for n in MODEL_CONFIG_FILES)
     info = {
         "id": manifest.id,
         "name": manifest.name,
@@ -229,11 +252,47 @@ def add_model(out: Path, manifest: Manifest, precisions: list[str], model_dir: P
         "license": manifest.license,
         "standin": manifest.standin,
         "path": f"models/{manifest.id}/",
-        "files": {n: vars(manifest.files[n]) for n in names},
+        "files": files,
         "precisions": {p: manifest.precisions[p] for p in precisions},
+        "default_precision": precisions[0],
+        # What a picker shows before anything is downloaded.
+        "input_size": {"height": int(size["height"]), "width": int(size["width"])},
+        "download_size": {p: configs + files[manifest.precisions[p]]["size"] for p in precisions},
     }
     (target / "manifest.json").write_text(json.dumps(info, indent=1))
     return info
+
+
+def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
+    """The models of --model a,b,...: each with those of --precisions it has (a model with
+    none of them, or a single model without one of them, is an error). The first model is
+    the page's default. Returns (default model's info, {id: info})."""
+    models = {}
+    for model_id in args.model:
+        manifest = Manifest.named(model_id)
+        precisions = [p for p in args.precisions if p in manifest.precisions]
+        missing = [p for p in args.precisions if p not in manifest.precisions]
+        if missing and (len(args.model) == 1 or not precisions):
+            raise BuildError(
+                f"{manifest.id} has no {', '.join(missing)} file pinned "
+                f"(it has: {', '.join(manifest.precisions)})"
+            )
+        if missing:
+            log(
+                f"{manifest.id}: no {', '.join(missing)} file pinned; "
+                f"shipping {', '.join(precisions)}"
+            )
+        if manifest.id in models:
+            raise BuildError(f"{manifest.id} is listed twice")
+        local = model_dir_for(manifest.id, args.model_dir)
+        try:
+            models[manifest.id] = add_model(out, manifest, precisions, local, args.allow_unpinned)
+        except UnpinnedError:
+            raise
+        except FetchError as exc:
+            hint = offline_hint(local, manifest, command, args.precisions, "--precisions")
+            raise FetchError(f"{exc}\n{hint}") from None
+    return next(iter(models.values())), models
 
 
 def check_no_foreign_urls(out: Path) -> None:
@@ -294,17 +353,16 @@ def build(args) -> Path:
         shutil.rmtree(out)
     # web/sw/ becomes sw.js at the root (add_service_worker); the rest is served as written.
     shutil.copytree(ROOT / "web", out, ignore=not_served)
-    manifest = Manifest.named(args.model)
-    precisions = args.precisions
-    missing = [p for p in precisions if p not in manifest.precisions]
-    if missing:
-        raise BuildError(f"{manifest.id} has no {', '.join(missing)} file")
+    model, models = add_models(out, args, getattr(args, "command", ["python3", "build.py"]))
     info = {
         "sceneseg": __import__("sceneseg").__version__,
         "pyodide": add_pyodide(out, args.pyodide_mirror),
         "onnxruntime_web": add_onnxruntime_web(out),
-        "model": add_model(out, manifest, precisions, args.model_dir),
-        "default_precision": {"wasm": precisions[0]},
+        # The default model (as before), and every model of the build under its id.
+        "model": model,
+        "models": models,
+        "default_model": model["id"],
+        "default_precision": {"wasm": model["default_precision"]},
     }
     check_no_foreign_urls(out)
     for path in out.rglob("*"):  # readable by a web server's user (temporary files are 0600)
@@ -312,8 +370,42 @@ def build(args) -> Path:
     version = add_service_worker(out, info)
     log(f"version {version}")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    log(f"wrote {out} ({size / 1e6:.1f} MB)")
+    log(f"built {size / 1e6:.1f} MB")
     return out
+
+
+def build_atomically(args) -> Path:
+    """build() into a fresh folder beside --out, swapped in only when complete: a failed
+    build leaves the previous dist/ as it was (or none), never a partial one."""
+    final = args.out.resolve()
+    previous_build = (final / "build-info.json").exists() or final == ROOT / "dist"
+    if final.exists() and not previous_build and (not final.is_dir() or any(final.iterdir())):
+        raise BuildError(f"{final} exists and is not a previous build; not replacing it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
+    try:
+        built = build(argparse.Namespace(**{**vars(args), "out": staging / final.name}))
+        if final.exists():
+            final.rename(staging / "previous")
+        built.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log(f"wrote {final}")
+    return final
+
+
+def comma_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def models_epilog() -> str:
+    lines = [f"models (manifests in {MANIFEST_DIR}):"]
+    for m in all_manifests():
+        sizes = ", ".join(f"{p} {m.download_size(p) / 1e6:.1f} MB" for p in m.precisions)
+        lines.append(f"  {m.id}: {m.name}; {sizes}" + (" (stand-in weights)" if m.standin else ""))
+        if any(not f.pinned for f in m.files.values()):
+            lines.append("      config files unpinned: needs --allow-unpinned")
+    return "\n".join(lines)
 
 
 @functools.lru_cache(maxsize=256)
@@ -382,13 +474,32 @@ def serve(directory: Path, host: str, port: int) -> None:
             httpd.serve_forever()
 
 
-def main(argv=None) -> int:
+def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="manifest name in models/")
     parser.add_argument(
-        "--model-dir", type=Path, help="take model files from here, not the manifest URL"
+        "--model",
+        "--models",
+        default=DEFAULT_MODEL,
+        type=comma_list,
+        help="model id(s) from the list below, or manifest files (.json), separated by "
+        "commas; the first is the page's default (?model=ID picks another); "
+        "default %(default)s",
+    )
+    parser.add_argument(
+        "--model-dir",
+        action="append",
+        metavar="[ID=]DIR",
+        help="take model files from here, not the manifest URL (checked against the manifest "
+        "all the same); ID=DIR for one model of several, or DIR/<id>/ subfolders",
+    )
+    parser.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="accept config files that the manifest has no sha256 for, checked by their "
+        "content; their sha256 is pinned in the site's own manifest",
     )
     parser.add_argument(
         "--pyodide-mirror", type=Path, help="directory with Pyodide wheels (tried first)"
@@ -396,24 +507,38 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--precisions",
         default="q8",
-        type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
-        help=f"comma-separated, first is the default ({', '.join(PRECISIONS)}); default q8",
+        type=comma_list,
+        help=f"model files to ship, comma-separated ({', '.join(PRECISIONS)}; q8 = 8-bit, "
+        "smallest and fastest on CPU); the first is the default; default q8",
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "dist", help="output folder (default: dist/)"
+    )
     parser.add_argument("--serve", action="store_true", help="serve the result on localhost")
     parser.add_argument("--serve-only", action="store_true", help="serve an existing build")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=int, default=8000, help="port to serve on")
+    parser.epilog = (__doc__ or "").split("\n\n", 1)[1] + "\n" + models_epilog()
+    return parser
+
+
+def main(argv=None) -> int:
+    args = main_parser().parse_args(argv)
+    args.command = ["python3", "build.py", *(sys.argv[1:] if argv is None else argv)]
     try:
-        out = args.out.resolve() if args.serve_only else build(args)
+        out = args.out.resolve() if args.serve_only else build_atomically(args)
     except (BuildError, FetchError) as exc:
         print(f"build failed: {exc}", file=sys.stderr)
-        print(
-            "Offline? Use local copies: --model-dir DIR for the model files, "
-            "--pyodide-mirror DIR for Pyodide's wheels (see README).",
-            file=sys.stderr,
-        )
+        if (
+            isinstance(exc, FetchError)
+            and not isinstance(exc, UnpinnedError)
+            and ("Offline?" not in str(exc) and "This command works" not in str(exc))
+        ):
+            print(
+                "Offline? Use local copies: --model-dir DIR for the model files, "
+                "--pyodide-mirror DIR for Pyodide's wheels (see README).",
+                file=sys.stderr,
+            )
         return 1
     if args.serve or args.serve_only:
         serve(out, args.host, args.port)

@@ -1,4 +1,9 @@
-"""Command line: ``python -m sceneseg photo.jpg --out labels.png`` (native onnxruntime)."""
+"""Command line (native onnxruntime):
+
+python -m sceneseg photo.jpg --out labels.png          one photo, classes printed
+python -m sceneseg PHOTOS_DIR ... --out-dir OUT          a batch (see sceneseg.batch)
+python -m sceneseg eval IMAGES_DIR ANNOTATIONS_DIR       accuracy (see sceneseg.eval)
+"""
 
 from __future__ import annotations
 
@@ -8,95 +13,374 @@ import os
 import sys
 from pathlib import Path
 
-from .manifest import DEFAULT_MODEL, PRECISIONS, FetchError, Manifest
+from .manifest import (
+    DEFAULT_MODEL,
+    MANIFEST_DIR,
+    PRECISIONS,
+    FetchError,
+    Manifest,
+    UnpinnedError,
+    all_manifests,
+    model_dir_for,
+    offline_hint,
+)
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sceneseg"
 
 
-def model_files(manifest: Manifest, precision: str, model_dir: Path | None) -> Path:
-    """Verified local copies of the model's files; returns the directory that holds them."""
-    target = CACHE_DIR / manifest.id
-    names = ["config.json", "preprocessor_config.json", manifest.precisions[precision]]
-    for name in names:
-        manifest.fetch(name, target / name, local_dir=model_dir)
-    return target
+class UsageError(Exception):
+    """Found before the model runs: bad output paths and the like."""
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="sceneseg", description="Label every pixel of a photo with one of 150 ADE20K classes."
+def models_epilog() -> str:
+    lines = [f"models (--model; manifests in {MANIFEST_DIR}):"]
+    for m in all_manifests():
+        sizes = ", ".join(f"{p} {m.download_size(p) / 1e6:.1f} MB" for p in m.precisions)
+        default = " (default)" if m.id == DEFAULT_MODEL else ""
+        lines.append(f"  {m.id}{default}: {m.name}; {sizes}")
+        if m.standin:
+            lines.append("      stand-in weights for offline development: labels are not accuracy")
+        if any(not f.pinned for f in m.files.values()):
+            lines.append("      has unpinned config files: needs --allow-unpinned")
+    return "\n".join(lines)
+
+
+def add_model_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        default=os.environ.get("SCENESEG_MODEL", DEFAULT_MODEL),
+        help="model id from the list below, or a manifest file (.json)"
+        + ("; several separated by commas" if several else "")
+        + " (default: $SCENESEG_MODEL or %(default)s)",
     )
-    parser.add_argument("images", nargs="+", type=Path, help="photos to segment")
-    parser.add_argument("--out", type=Path, help="label map PNG (pixel = class id); one image only")
-    parser.add_argument("--overlay", type=Path, help="colour overlay PNG; one image only")
-    parser.add_argument("--json", type=Path, help="summary JSON; one image only")
-    parser.add_argument("--model", default=os.environ.get("SCENESEG_MODEL", DEFAULT_MODEL))
-    parser.add_argument(
+    group.add_argument(
         "--model-dir",
-        type=Path,
-        default=os.environ.get("SCENESEG_MODEL_DIR"),
-        help="take the model's files from this directory instead of downloading them",
+        action="append",
+        default=[os.environ["SCENESEG_MODEL_DIR"]] if os.environ.get("SCENESEG_MODEL_DIR") else [],
+        metavar="[ID=]DIR",
+        help="take the model's files from this folder instead of downloading them (every file "
+        "is checked against the manifest); ID=DIR for one model of several "
+        "(default: $SCENESEG_MODEL_DIR)",
     )
-    parser.add_argument("--precision", choices=PRECISIONS, default="q8")
-    parser.add_argument("--confidence", action="store_true", help="compute per-pixel confidence")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
-    if len(args.images) > 1 and (args.out or args.overlay or args.json):
-        parser.error("--out/--overlay/--json take one image")
+    group.add_argument(
+        "--precision",
+        default="q8",
+        help=f"weights: {', '.join(PRECISIONS)} (q8 = 8-bit, smallest and fastest on CPU)"
+        + ("; several separated by commas" if several else "")
+        + "; default %(default)s",
+    )
+    group.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="onnxruntime threads per model session (default: all cores for one session, "
+        "shared out between --jobs processes)",
+    )
+    group.add_argument(
+        "--allow-unpinned",
+        action="store_true",
+        help="accept config files the manifest has no sha256 for, checked by their content "
+        "(their sha256 is printed)",
+    )
 
-    from .backends.native import OnnxRuntimeBackend
-    from .model import ModelInfo
-    from .pipeline import Segmenter
-    from .processing import ImageError
 
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scale")
+    group.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        help="worker processes, one model session each (default: one per core, at most one "
+        "per photo; 1 = in this process)",
+    )
+    group.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run on Ray (pip install 'sceneseg[ray]'): no ADDRESS or 'local' starts Ray on "
+        "this machine; 'auto' or ray://HOST:10001 joins a cluster; --jobs = number of actors "
+        "(default: the cluster's CPUs)",
+    )
+
+
+def prepare(args, model_id: str, precision: str, command: list[str]):
+    """Verified local model files -> ModelSpec, or FetchError with the offline hint added."""
+    from .parallel import ModelSpec
+
+    manifest = Manifest.named(model_id)
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+    if precision not in manifest.precisions:
+        raise UsageError(
+            f"{manifest.id} has no {precision} weights pinned; it has: "
+            f"{', '.join(manifest.precisions)}"
+        )
+    local = model_dir_for(manifest.id, args.model_dir)
     try:
-        manifest = Manifest.named(args.model)
-        directory = model_files(manifest, args.precision, args.model_dir)
+        spec = ModelSpec.prepare(
+            manifest, precision, CACHE_DIR, local,
+            allow_unpinned=args.allow_unpinned, threads=args.threads,
+        )  # fmt: skip
+    except UnpinnedError:
+        raise
     except FetchError as exc:
-        print(f"sceneseg: {exc}", file=sys.stderr)
-        print("Offline? Point --model-dir (or SCENESEG_MODEL_DIR) at a copy.", file=sys.stderr)
-        return 2
+        hint = offline_hint(local, manifest, command, [precision], "--precision")
+        raise FetchError(f"{exc}\n{hint}") from None
     if manifest.standin:
         print(
             f"note: {manifest.id} has stand-in weights: labels are not meaningful", file=sys.stderr
         )
-    backend = OnnxRuntimeBackend(
-        directory / manifest.precisions[args.precision], threads=args.threads, label=args.precision
-    )
-    segmenter = Segmenter(ModelInfo.from_dir(directory), backend)
+    return manifest, spec
 
-    status = 0
-    for path in args.images:
+
+def output_file(path: Path | None, option: str) -> Path | None:
+    """Check an output file before the model runs: create its folder, refuse a folder."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {path} is a folder; give a file name (e.g. {path / 'labels.png'}), "
+            "or use --out-dir for several photos"
+        )
+    make_folder(path.parent, option)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {path}: not writable")
+    return path
+
+
+def make_folder(folder: Path, option: str) -> Path:
+    if folder.is_dir():
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{option}: cannot write into {folder}")
+        return folder
+    if folder.exists():
+        raise UsageError(f"{option}: {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot create the folder {folder} ({exc.strerror})") from None
+    print(f"created {folder}/", file=sys.stderr)
+    return folder
+
+
+def default_jobs(jobs: int, items: int) -> int:
+    return jobs if jobs > 0 else max(1, min(os.cpu_count() or 1, items))
+
+
+# --- photos -------------------------------------------------------------------------------
+
+
+def photos_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sceneseg",
+        description="Label every pixel of a photo with one of 150 ADE20K classes. "
+        "Also: 'sceneseg eval IMAGES_DIR ANNOTATIONS_DIR' (accuracy; eval --help).",
+        epilog=models_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("images", nargs="+", type=Path, help="photos, or folders of photos")
+    out = parser.add_argument_group("output (one photo)")
+    out.add_argument("--out", type=Path, help="label map PNG (8-bit, pixel value = class id)")
+    out.add_argument(
+        "--overlay", type=Path, help="colour overlay PNG (each pixel in its class colour)"
+    )
+    out.add_argument("--json", type=Path, help="summary JSON: classes, areas, model, timings")
+    out.add_argument(
+        "--confidence", action="store_true", help="also compute each class's mean confidence"
+    )
+    many = parser.add_argument_group("output (many photos)")
+    many.add_argument(
+        "--out-dir",
+        type=Path,
+        help="write PHOTO.labels.png, PHOTO.overlay.png and PHOTO.json per photo and "
+        "classes.csv (class shares per photo) here; created if missing",
+    )
+    add_model_options(parser)
+    add_scale_options(parser)
+    return parser
+
+
+def photos_main(argv: list[str]) -> int:
+    parser = photos_parser()
+    args = parser.parse_args(argv)
+    singles = (args.out, args.overlay, args.json)
+    several = len(args.images) > 1 or any(p.is_dir() for p in args.images)
+    if any(singles) and several:
+        parser.error("--out/--overlay/--json take one photo; use --out-dir for several")
+    if args.out_dir and any(singles):
+        parser.error("--out-dir writes every output itself; leave out --out/--overlay/--json")
+    if (args.jobs or args.ray) and not args.out_dir:
+        parser.error("--jobs and --ray go with --out-dir")
+
+    command = ["python", "-m", "sceneseg", *argv]
+    try:
+        # Outputs are checked before the model is fetched or run.
+        paths = [
+            output_file(p, o)
+            for p, o in zip(singles, ("--out", "--overlay", "--json"), strict=True)
+        ]
+        out_dir = make_folder(args.out_dir, "--out-dir") if args.out_dir else None
+        manifest, spec = prepare(args, args.model, args.precision, command)
+    except (UsageError, FetchError) as exc:
+        print(f"sceneseg: {exc}", file=sys.stderr)
+        return 2
+
+    if out_dir is not None:
+        from .batch import expand_inputs, run_batch
+
+        count = len(expand_inputs(args.images))
+        jobs = args.jobs if args.ray is not None else default_jobs(args.jobs, count)
+        failures = run_batch(spec, args.images, out_dir, jobs=jobs, ray_address=args.ray)
+        return report_failures(failures)
+
+    from .batch import expand_inputs
+    from .processing import ImageError
+
+    segmenter = spec.segmenter()
+    failures = []
+    for path, _ in expand_inputs(args.images):
         try:
             result = segmenter.segment_sync(path.read_bytes(), confidence=args.confidence)
         except (ImageError, OSError) as exc:
             print(f"{path}: {exc}", file=sys.stderr)
-            status = 1
+            failures.append((path, str(exc)))
             continue
         # Files first: a reader of the printed table (| head) may close the pipe early.
-        if args.out:
-            args.out.write_bytes(result.to_png())
-        if args.overlay:
-            from PIL import Image
-
-            Image.fromarray(result.colorize()).save(args.overlay)
-        if args.json:
-            summary = {
-                "image": str(path),
-                "width": result.width,
-                "height": result.height,
-                "model": manifest.id,
-                "backend": result.backend,
-                "timings_ms": result.timings_ms,
-                "classes": result.classes(),
-            }
-            args.json.write_text(json.dumps(summary, indent=2))
+        write_outputs(result, path, manifest, *paths)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        print(f"{path} ({result.width}x{result.height}, {backend.name}; {timings})")
+        print(f"{path} ({result.width}x{result.height}, {result.backend}; {timings})")
         for c in result.classes():
             extra = f"  conf {c['mean_confidence']:.2f}" if "mean_confidence" in c else ""
             print(f"  {c['fraction'] * 100:6.2f}%  {c['id']:3d}  {c['name']}{extra}")
-    return status
+    return report_failures(failures)
+
+
+def write_outputs(result, path: Path, manifest: Manifest, out, overlay, summary) -> None:
+    if out:
+        out.write_bytes(result.to_png())
+    if overlay:
+        from PIL import Image
+
+        Image.fromarray(result.colorize()).save(overlay)
+    if summary:
+        data = {
+            "image": str(path),
+            "width": result.width,
+            "height": result.height,
+            "model": manifest.id,
+            "backend": result.backend,
+            "timings_ms": result.timings_ms,
+            "classes": result.classes(),
+        }
+        summary.write_text(json.dumps(data, indent=2))
+
+
+def report_failures(failures: list[tuple[Path, str]]) -> int:
+    if not failures:
+        return 0
+    print(f"{len(failures)} file(s) failed:", file=sys.stderr)
+    for path, reason in failures:
+        print(f"  {path}: {reason}", file=sys.stderr)
+    return 1
+
+
+# --- eval ---------------------------------------------------------------------------------
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sceneseg eval",
+        description="Accuracy on ADE20K-format data: annotation PNGs named like the photos, "
+        "0 = ignored, 1..150 = classes. Writes eval.json and eval.md into --out-dir; "
+        "per-image results are kept there, so a rerun resumes.",
+        epilog=models_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("images_dir", type=Path, help="folder of photos")
+    parser.add_argument("annotations_dir", type=Path, help="folder of annotation PNGs")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("eval-results"),
+        help="reports and per-image partial results (default: %(default)s)",
+    )
+    parser.add_argument("--limit", type=int, help="only the first N photos (sorted by name)")
+    add_model_options(parser, several=True)
+    add_scale_options(parser)
+    return parser
+
+
+def eval_main(argv: list[str]) -> int:
+    args = eval_parser().parse_args(argv)
+
+    from .eval import evaluate_folder, markdown, pair_images
+    from .model import ModelInfo
+
+    for folder in (args.images_dir, args.annotations_dir):
+        if not folder.is_dir():
+            print(f"sceneseg eval: {folder} is not a folder", file=sys.stderr)
+            return 2
+    pairs, unannotated = pair_images(args.images_dir, args.annotations_dir)
+    pairs = pairs[: args.limit] if args.limit else pairs
+    if not pairs:
+        print(f"sceneseg eval: no photo in {args.images_dir} has an annotation", file=sys.stderr)
+        return 2
+    command = ["python", "-m", "sceneseg", "eval", *argv]
+    try:
+        out_dir = make_folder(args.out_dir, "--out-dir")
+        specs = [prepare(args, m, p, command) for m, p in eval_runs(args.model, args.precision)]
+    except (UsageError, FetchError) as exc:
+        print(f"sceneseg eval: {exc}", file=sys.stderr)
+        return 2
+    jobs = args.jobs if args.ray is not None else default_jobs(args.jobs, len(pairs))
+    runs = []
+    for manifest, spec in specs:
+        labels = ModelInfo.from_dir(spec.model_dir).labels
+        weights_sha256 = manifest.files[spec.weights].sha256
+        runs.append(
+            evaluate_folder(
+                spec, weights_sha256, pairs, out_dir, labels, jobs=jobs, ray_address=args.ray
+            )
+        )
+    report = {
+        "images_dir": str(args.images_dir),
+        "annotations_dir": str(args.annotations_dir),
+        "pairs": len(pairs),
+        "unannotated": [str(p) for p in unannotated],
+        "runs": runs,
+    }
+    (out_dir / "eval.json").write_text(json.dumps(report, indent=1))
+    text = markdown(report)
+    (out_dir / "eval.md").write_text(text)
+    print(text.split("\n## ")[0])
+    print(f"wrote {out_dir / 'eval.json'} and {out_dir / 'eval.md'}", file=sys.stderr)
+    failed = [(Path(s), why) for r in runs for s, why in r["failed"].items()]
+    return report_failures(failed)
+
+
+def eval_runs(models: str, precisions: str) -> list[tuple[str, str]]:
+    """Every model with every precision it has; a precision no model has is an error."""
+    wanted = [p for p in precisions.split(",") if p]
+    runs = []
+    for model_id in (m for m in models.split(",") if m):
+        manifest = Manifest.named(model_id)
+        have = [p for p in wanted if p in manifest.precisions]
+        if len(have) < len(wanted):
+            skipped = ", ".join(p for p in wanted if p not in have)
+            print(f"note: {manifest.id} has no {skipped} weights pinned; skipped", file=sys.stderr)
+        runs += [(model_id, p) for p in have]
+    if not runs:
+        raise UsageError(f"no model has {precisions} weights")
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["eval"]:
+        return eval_main(argv[1:])
+    return photos_main(argv)
 
 
 if __name__ == "__main__":

@@ -5,36 +5,56 @@ A manifest names a model's files with their size and sha256 and where to get the
 
     {"id": ..., "name": ..., "source": "https://.../resolve/<commit or main>/" or null,
      "files": {"onnx/model_quantized.onnx": {"size": ..., "sha256": ...}, ...},
-     "precisions": {"q8": "onnx/model_quantized.onnx", "fp16": ..., "fp32": ...}}
+     "precisions": {"q8": "onnx/model_quantized.onnx", "fp16": ..., "fp32": ...},
+     "unknown": ["what is not pinned yet, in words", ...]}
 
-Every file is checked against both before it is used; a mismatch is an error, never a warning.
+Every pinned file is checked against both before it is used; a mismatch is an error, never a
+warning. A file whose sha256 is not known (``"sha256": null``) is *unpinned*. Only small JSON
+configuration files may be unpinned, and only with an ``"expect"`` object: the facts the file
+must state (for example ``{"num_labels": 150, "depths": [2, 2, 2, 2]}``, or
+``{"input_size": [640, 640]}`` for a preprocessor config). Unpinned files are refused unless
+the caller opts in (``--allow-unpinned``); then they are checked by content against
+``expect`` and their sha256 is printed (and pinned in a built site's own manifest, which the
+browser verifies). Model weights (the files ``precisions`` point at) are always pinned.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # The project's manifests, when running from a checkout.
 MANIFEST_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL = "segformer-b0-ade"
 PRECISIONS = ("q8", "fp16", "fp32")
+CONFIG_FILES = ("config.json", "preprocessor_config.json")
 
 
 class FetchError(RuntimeError):
     """A file could not be had or did not verify; the message lists what was tried."""
 
 
+class UnpinnedError(FetchError):
+    """A file has no sha256 in its manifest and the caller did not allow that."""
+
+
 @dataclass(frozen=True)
 class FileSpec:
-    size: int
-    sha256: str
+    size: int | None
+    sha256: str | None  # None: unpinned (see the module docstring)
+    expect: dict | None = None  # facts an unpinned JSON file must state
+
+    @property
+    def pinned(self) -> bool:
+        return self.sha256 is not None
 
 
 @dataclass(frozen=True)
@@ -47,19 +67,34 @@ class Manifest:
     standin: bool  # weights that are not the published model (offline development)
     description: str
     license: str
+    unknown: tuple[str, ...] = ()  # what is not pinned yet, in words
+    path: Path | None = field(default=None, compare=False)
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        files = {
-            name: FileSpec(int(f["size"]), f["sha256"].lower()) for name, f in raw["files"].items()
-        }
+        files = {}
+        for name, f in raw["files"].items():
+            sha256 = f.get("sha256")
+            spec = FileSpec(
+                int(f["size"]) if f.get("size") is not None else None,
+                sha256.lower() if sha256 else None,
+                f.get("expect"),
+            )
+            if not spec.pinned and not (name.endswith(".json") and spec.expect):
+                raise ValueError(
+                    f"{path}: {name} has no sha256; only JSON files with an 'expect' object "
+                    f"may be unpinned"
+                )
+            files[name] = spec
         precisions = dict(raw["precisions"])
         for precision, name in precisions.items():
             if precision not in PRECISIONS or name not in files:
                 raise ValueError(
                     f"{path}: precision {precision!r} -> {name!r} is not a listed file"
                 )
+            if not files[name].pinned:
+                raise ValueError(f"{path}: {name} holds weights and must have a sha256")
         return cls(
             id=raw["id"],
             name=raw["name"],
@@ -69,22 +104,48 @@ class Manifest:
             standin=bool(raw.get("standin", False)),
             description=raw.get("description", ""),
             license=raw.get("license", ""),
+            unknown=tuple(raw.get("unknown", ())),
+            path=Path(path),
         )
 
     @classmethod
     def named(cls, model_id: str, manifest_dir: Path = MANIFEST_DIR) -> Manifest:
+        """A manifest by id (``models/<id>.json``) or by path (anything ending in .json)."""
+        if model_id.endswith(".json"):
+            if not Path(model_id).is_file():
+                raise FetchError(f"no manifest file {model_id}")
+            return cls.load(model_id)
         path = manifest_dir / f"{model_id}.json"
         if not path.is_file():
             known = sorted(p.stem for p in manifest_dir.glob("*.json"))
-            raise FetchError(f"no manifest {path}; known models: {', '.join(known) or 'none'}")
+            raise FetchError(f"no model {model_id!r}; known models: {', '.join(known) or 'none'}")
         return cls.load(path)
 
     def url(self, name: str) -> str | None:
         return self.source.rstrip("/") + "/" + name if self.source else None
 
-    def fetch(self, name: str, dest: Path, local_dir: Path | None = None) -> Path:
+    def download_size(self, precision: str) -> int:
+        """Bytes a user downloads for one precision: weights and config files (an unpinned
+        config file's few kB are not known and not counted)."""
+        names = (*CONFIG_FILES, self.precisions[precision])
+        return sum(self.files[n].size or 0 for n in names if n in self.files)
+
+    def fetch(
+        self,
+        name: str,
+        dest: Path,
+        local_dir: Path | None = None,
+        *,
+        allow_unpinned: bool = False,
+    ) -> Path:
         """Put file ``name`` at ``dest``, from ``local_dir`` if given, else from the source URL."""
         spec = self.files[name]
+        if not spec.pinned and not allow_unpinned:
+            raise UnpinnedError(
+                f"{self.id}: {name} is not pinned (no sha256 is known for it yet), so it is "
+                f"refused; --allow-unpinned accepts a copy that states "
+                f"{json.dumps(spec.expect)} and prints its sha256"
+            )
         if local_dir is not None:
             sources: list[str | Path] = [Path(local_dir) / name]
         elif self.source:
@@ -94,7 +155,40 @@ class Manifest:
                 f"{self.id}: {name} has no download address (local files only); "
                 f"pass the directory that holds it (--model-dir)"
             )
-        return fetch_verified(sources, dest, spec.size, spec.sha256)
+        check = None if spec.pinned else (lambda p: check_expect(spec.expect, p))
+        return fetch_verified(sources, dest, spec.size, spec.sha256, check=check)
+
+
+def all_manifests(manifest_dir: Path = MANIFEST_DIR) -> list[Manifest]:
+    return [Manifest.load(p) for p in sorted(manifest_dir.glob("*.json"))]
+
+
+def json_facts(data: dict) -> dict:
+    """A config file's keys plus the facts ``expect`` may name that the file implies:
+    ``num_labels`` (config.json) and ``input_size`` [height, width] (preprocessor config,
+    whose ``size`` is {"height", "width"} or one number for a square in older files)."""
+    facts = dict(data)
+    if "id2label" in data:
+        facts.setdefault("num_labels", len(data["id2label"]))
+    if "size" in data:
+        size = data["size"]
+        if isinstance(size, int):
+            facts["input_size"] = [size, size]
+        elif isinstance(size, dict) and {"height", "width"} <= size.keys():
+            facts["input_size"] = [size["height"], size["width"]]
+    return facts
+
+
+def check_expect(expect: dict, path: Path) -> None:
+    try:
+        facts = json_facts(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FetchError(f"not a JSON file ({exc})") from None
+    wrong = [
+        f"{k}={facts.get(k)!r} (expected {v!r})" for k, v in expect.items() if facts.get(k) != v
+    ]
+    if wrong:
+        raise FetchError("content does not match the manifest: " + ", ".join(wrong))
 
 
 def sha256_file(path: Path) -> str:
@@ -105,27 +199,41 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, size: int | None, sha256: str) -> None:
+def verify(path: Path, size: int | None, sha256: str | None, label: str | None = None) -> None:
+    """Check size and sha256 (None: not checked). Messages name ``label`` (the source a
+    temporary copy came from) rather than the temporary file."""
+    what = label or str(path)
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
-        raise FetchError(f"{path}: {actual_size} bytes, expected {size}")
-    actual = sha256_file(path)
-    if actual != sha256.lower():
-        raise FetchError(f"{path}: sha256 {actual}, expected {sha256}")
+        raise FetchError(f"{what}: {actual_size} bytes, expected {size}")
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256.lower():
+            raise FetchError(f"{what}: sha256 {actual}, expected {sha256}")
 
 
 def fetch_verified(
-    sources: list[str | Path], dest: Path, size: int | None, sha256: str, timeout: float = 60
+    sources: list[str | Path],
+    dest: Path,
+    size: int | None,
+    sha256: str | None,
+    timeout: float = 60,
+    check: Callable[[Path], None] | None = None,
 ) -> Path:
     """Copy or download the first source that works to ``dest`` and verify it.
 
-    A ``dest`` that already verifies is kept. Raises ``FetchError`` naming every attempt.
+    ``sha256=None`` needs a ``check`` (a content check that raises ``FetchError``). A ``dest``
+    that already verifies is kept. Raises ``FetchError`` naming every attempt.
     """
+    if sha256 is None and check is None:
+        raise ValueError("an unpinned file needs a content check")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
         try:
             verify(dest, size, sha256)
+            if check:
+                check(dest)
             return dest
         except FetchError:
             dest.unlink()
@@ -142,11 +250,133 @@ def fetch_verified(
                     open(tmp_path, "wb") as out,
                 ):
                     shutil.copyfileobj(response, out, 1 << 20)
-            verify(tmp_path, size, sha256)
+            verify(tmp_path, size, sha256, label=str(source))
+            if check:
+                try:
+                    check(tmp_path)
+                except FetchError as exc:
+                    raise FetchError(f"{source}: {exc}") from None
             tmp_path.replace(dest)
             return dest
-        except (OSError, urllib.error.URLError, FetchError) as exc:
+        except FetchError as exc:
+            tried.append(f"  {exc}")
+        except (OSError, urllib.error.URLError) as exc:
             tried.append(f"  {source}: {exc}")
         finally:
             tmp_path.unlink(missing_ok=True)
     raise FetchError(f"could not get {dest.name}; tried:\n" + "\n".join(tried))
+
+
+# --- offline hints: which model do the files in a folder belong to? ---------------------
+
+
+@dataclass
+class Match:
+    manifest: Manifest
+    files: list[str]  # files present in the folder that verify against this manifest
+    precisions: list[str]  # precisions whose weights are among them
+
+
+def identify(directory: Path, manifests: list[Manifest] | None = None) -> list[Match]:
+    """The manifests whose pinned files are in ``directory`` (same size and sha256), best
+    first: most weight files, then most files. A folder can match several manifests on its
+    config files alone (the stand-in shares the real B0's), so weights decide."""
+    directory = Path(directory)
+    hashes: dict[Path, str] = {}
+    matches = []
+    for manifest in manifests if manifests is not None else all_manifests():
+        found = []
+        for name, spec in manifest.files.items():
+            path = directory / name
+            if not spec.pinned or not path.is_file():
+                continue
+            if spec.size is not None and path.stat().st_size != spec.size:
+                continue
+            if path not in hashes:
+                hashes[path] = sha256_file(path)
+            if hashes[path] == spec.sha256:
+                found.append(name)
+        precisions = [p for p, n in manifest.precisions.items() if n in found]
+        if found:
+            matches.append(Match(manifest, found, precisions))
+    matches.sort(key=lambda m: (-len(m.precisions), -len(m.files)))
+    return matches
+
+
+def command_with(argv: list[str], option: str, value: str) -> list[str]:
+    """``argv`` with ``option``'s value replaced (or the option added)."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg == option and i + 1 < len(argv):
+            skip = True
+            continue
+        if arg.startswith(option + "="):
+            continue
+        out.append(arg)
+    return [*out, option, value]
+
+
+def offline_hint(
+    model_dir: Path | None,
+    wanted: Manifest,
+    command: list[str],
+    precisions: list[str],
+    precision_option: str,
+) -> str:
+    """What to tell someone whose model files did not verify: which model the files in
+    ``model_dir`` look like and the whole command that works with them. ``command`` is the
+    command line that failed (program and arguments)."""
+    if model_dir is None:
+        files = [*CONFIG_FILES, *sorted(set(wanted.precisions.values()))]
+        return (
+            "Offline? Point --model-dir at a folder with the model's "
+            f"files ({', '.join(files)}), e.g. a copy of {wanted.id}'s."
+        )
+    if not Path(model_dir).is_dir():
+        return f"--model-dir {model_dir} is not a folder."
+    matches = identify(Path(model_dir))
+    if not matches:
+        return (
+            f"None of the files in {model_dir} belong to a known model "
+            f"(compared by size and sha256 with every manifest in {MANIFEST_DIR})."
+        )
+    best = matches[0]
+    lines = []
+    if best.manifest.id != wanted.id:
+        lines.append(
+            f"The files in {model_dir} belong to model {best.manifest.id!r} "
+            f"({best.manifest.name}), not {wanted.id!r}: {', '.join(best.files)} match its "
+            "manifest by size and sha256."
+        )
+    if not best.precisions:
+        lines.append(f"{model_dir} has none of {best.manifest.id!r}'s weight files.")
+        return "\n".join(lines)
+    fixed = command_with(command, "--model", best.manifest.id)
+    usable = [p for p in precisions if p in best.precisions]
+    if usable != precisions:
+        lines.append(
+            f"{model_dir} has these precisions of {best.manifest.id!r}: "
+            f"{', '.join(best.precisions)}."
+        )
+        fixed = command_with(fixed, precision_option, ",".join(usable or best.precisions[:1]))
+    lines.append("This command works with them:\n  " + shlex.join(fixed))
+    return "\n".join(lines)
+
+
+def model_dir_for(model_id: str, model_dirs: list[str] | None) -> Path | None:
+    """The local folder for a model from ``--model-dir`` values: ``ID=DIR`` for one model,
+    a plain ``DIR`` for every model (its ``DIR/<id>/`` subfolder if there is one)."""
+    plain = None
+    for value in model_dirs or []:
+        key, sep, path = str(value).partition("=")
+        if sep and not Path(value).exists():
+            if key == model_id:
+                return Path(path)
+        elif plain is None:
+            plain = Path(value)
+    if plain is not None and (plain / model_id).is_dir():
+        return plain / model_id
+    return plain

@@ -31,8 +31,12 @@ let current = null; // AbortController of the photo being segmented
 let shown = null; // the result on screen: {labels, width, height, classes}
 let downloadUrl = null;
 
-const precision = new URLSearchParams(location.search).get('precision') || undefined;
-const segmenter = createSegmenter({ precision, onProgress: showProgress });
+const params = new URLSearchParams(location.search);
+const segmenter = createSegmenter({
+  model: params.get('model') || undefined, // a model id of this build (README: variants)
+  precision: params.get('precision') || undefined,
+  onProgress: showProgress,
+});
 let engineReady = false;
 let lastProgress = { message: 'Starting…' }; // the start-up step, shown again under a queued photo
 showProgress(lastProgress);

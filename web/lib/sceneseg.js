@@ -23,7 +23,7 @@ export class InputError extends Error {
 }
 
 /**
- * @param {{precision?: 'q8'|'fp16'|'fp32', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ * @param {{model?: string, precision?: 'q8'|'fp16'|'fp32', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
  */
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
@@ -91,7 +91,7 @@ export function createSegmenter(config = {}) {
   };
   // Served by the service worker: the app's files are local and were verified when cached.
   const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
-  worker.postMessage({ type: 'init', precision: config.precision, controlled });
+  worker.postMessage({ type: 'init', model: config.model, precision: config.precision, controlled });
 
   function cacheCall(action) {
     const id = nextId++;

@@ -1,6 +1,7 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', precision?, controlled?}   controlled: the page is served by the
+// Messages in:   {type: 'init', model?, precision?, controlled?}   model: an id of build-info's
+//                                                          models; controlled: the page is served by the
 //                                                          service worker (files local, verified)
 //                {type: 'segment', id, file: Blob}      accepted at any time: jobs that arrive
 //                                                       before the engine is ready wait for it
@@ -105,14 +106,16 @@ async function warmHttpCache(url, onBytes) {
   }
 }
 
-async function init({ precision, controlled }) {
+async function init({ precision, model: modelId, controlled }) {
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
   const stage = (name, since) => (startup[name] = performance.now() - since);
 
   const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
-  const model = buildInfo.model;
-  precision ||= buildInfo.default_precision.wasm;
+  const models = buildInfo.models ?? { [buildInfo.model.id]: buildInfo.model };
+  if (modelId && !models[modelId]) throw new Error(`this build has no model ${modelId} (has: ${Object.keys(models)})`);
+  const model = models[modelId] ?? buildInfo.model;
+  precision ||= model.default_precision ?? buildInfo.default_precision.wasm;
   const file = model.precisions[precision];
   if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
   const base = new URL(model.path, SITE);
@@ -150,7 +153,8 @@ async function init({ precision, controlled }) {
     url: new URL(file, base),
     name: `${model.id}/${file}`,
     ...model.files[file],
-    keep: Object.values(model.precisions).map((f) => model.files[f].sha256),
+    // Every weight file of this build may be picked (?model=, ?precision=): keep those.
+    keep: Object.values(models).flatMap((m) => Object.values(m.precisions).map((f) => m.files[f].sha256)),
     onBytes: bytes.track('model'),
     digest: sha256,
     download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
