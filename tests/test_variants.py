@@ -219,3 +219,13 @@ def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
     agreement = (labels == expected).mean()
     print(f"\n640-input model in the page (fp32 WASM) vs CPython: {agreement:.4%} equal")
     assert agreement >= 0.999
+
+
+def test_older_preprocessor_config_with_one_number_for_the_size():
+    from sceneseg.manifest import json_facts
+    from sceneseg.model import PreprocessConfig
+
+    old_style = {"size": 640, "do_resize": True, "resample": 2}
+    config = PreprocessConfig.from_dict(old_style)
+    assert (config.height, config.width) == (640, 640)
+    assert json_facts(old_style)["input_size"] == [640, 640]

@@ -34,6 +34,8 @@ class PreprocessConfig:
             if cfg.get(flag, True) is not True:
                 raise ValueError(f"preprocessor_config.json: {flag}=false is not supported")
         size = cfg.get("size", {"height": 512, "width": 512})
+        if isinstance(size, int):  # older files: one number for a square (HF's get_size_dict)
+            size = {"height": size, "width": size}
         return cls(
             height=int(size["height"]),
             width=int(size["width"]),
