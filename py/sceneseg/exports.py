@@ -140,8 +140,14 @@ def masks_zip(seg: Segmentation, threshold=None) -> bytes:
 
 
 def confidence_u16(seg: Segmentation) -> np.ndarray:
+    """round(p * 65535), in float64 (exact for a float32 p), a band of rows at a time."""
     conf = seg.ensure_confidence()
-    return np.rint(np.clip(conf, 0, 1) * np.float32(65535)).astype(np.uint16)
+    out = np.empty(conf.shape, dtype=np.uint16)
+    rows = max(1, (1 << 20) // max(1, conf.shape[1]))
+    for start in range(0, conf.shape[0], rows):
+        band = np.clip(conf[start : start + rows].astype(np.float64), 0, 1) * 65535
+        out[start : start + rows] = np.rint(band)
+    return out
 
 
 def confidence_png(seg: Segmentation) -> bytes:
