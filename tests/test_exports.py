@@ -197,3 +197,124 @@ def test_summary_with_threshold(synthetic):
         sum(c["fraction"] for c in summary["classes"]) + summary["threshold"]["unlabelled_fraction"]
     )
     assert total == pytest.approx(1.0)
+
+
+# --- In the browser: the lib's export API on the built site ---------------------------------
+
+EXPORT_IN_PAGE = """
+async ({ photo, name }) => {
+  const { createSegmenter, exportName } = await import('./lib/sceneseg.js');
+  const segmenter = createSegmenter({ precision: 'q8' });
+  const info = await segmenter.ready;
+  const bytes = Uint8Array.from(atob(photo), (c) => c.charCodeAt(0));
+  const base64 = async (blob) => {
+    const data = new Uint8Array(await blob.arrayBuffer());
+    let text = '';
+    for (let i = 0; i < data.length; i += 0x8000) {
+      text += String.fromCharCode(...data.subarray(i, i + 0x8000));
+    }
+    return btoa(text);
+  };
+  const out = { info, types: {}, files: {}, names: {} };
+  try {
+    out.early = await segmenter.export('labels-png').then(() => 'resolved', (e) => e.message);
+    const result = await segmenter.segment(new Blob([bytes]), { confidence: true });
+    out.width = result.width;
+    out.height = result.height;
+    out.confidence = Array.from(result.confidence);
+    out.classes = result.classes;
+    const asks = {
+      'labels-png': {}, 'labels-threshold': ['labels-png', { threshold: 0.5 }],
+      'overlay-png': {}, 'mask-png': { classId: result.classes[0].id },
+      'masks-zip': {}, 'confidence-png': {}, 'summary-json': {},
+    };
+    for (const [key, ask] of Object.entries(asks)) {
+      const [kind, options] = Array.isArray(ask) ? ask : [key, ask];
+      const blob = await segmenter.export(kind, options);
+      out.types[key] = blob.type;
+      out.files[key] = await base64(blob);
+      const className = kind === 'mask-png' ? result.classes[0].name : undefined;
+      out.names[key] = exportName(name, kind, className);
+    }
+    out.bad = await segmenter.export('mask-png', { classId: 999 })
+      .then(() => 'resolved', (e) => `${e.name}: ${e.message}`);
+  } finally {
+    segmenter.dispose();
+  }
+  return out;
+}
+"""
+
+
+@pytest.mark.browser
+def test_browser_exports_match_cpython(app_factory, built_site):
+    """The lib's export() in the built page, on a small photo: every blob decodes to what
+    the CPython pipeline gives for the same decoded pixels (same model file, q8)."""
+    import base64
+
+    from test_browser import MIN_AGREEMENT, browser_decode
+
+    photo = next(p for p in PHOTOS if p.name == "chelsea.png")
+    app = app_factory()
+    out = app.page.evaluate(
+        EXPORT_IN_PAGE, {"photo": base64.b64encode(photo.read_bytes()).decode(), "name": photo.name}
+    )
+    files = {k: base64.b64decode(v) for k, v in out["files"].items()}
+    assert "no result" in out["early"]
+    assert out["bad"].startswith("InputError") and "classId" in out["bad"]
+    assert out["types"]["masks-zip"] == "application/zip"
+    assert out["types"]["summary-json"] == "application/json"
+    assert (
+        out["names"]["mask-png"]
+        == f"chelsea-mask-{out['classes'][0]['name'].replace(' ', '-')}.png"
+    )
+    assert out["names"]["confidence-png"] == "chelsea-confidence.png"
+
+    native = native_segmenter("q8").segment_sync(Image.fromarray(browser_decode(photo)))
+    native.ensure_confidence()
+    labels = np.asarray(decode(files["labels-png"]))
+    assert labels.shape == native.labels.shape == (out["height"], out["width"])
+    same = labels == native.labels
+    assert same.mean() >= MIN_AGREEMENT["q8"], same.mean()
+
+    # Confidence: 16-bit, the same as CPython's where the labels agree (onnxruntime-web and
+    # native onnxruntime round differently: allow a little), and the display copy is it / 257.
+    conf16 = np.asarray(decode(files["confidence-png"])).astype(np.int64)
+    native16 = np.rint(native.confidence.astype(np.float64) * 65535)
+    diff = np.abs(conf16 - native16)[same] / 65535
+    assert np.median(diff) < 0.01 and diff.mean() < 0.02, (np.median(diff), diff.mean())
+    display = np.asarray(out["confidence"], np.int64).reshape(labels.shape)
+    assert np.abs(display - conf16 / 257).max() <= 1
+
+    # The other exports agree with the browser's own label map and confidence.
+    below = conf16 < 0.5 * 65535
+    thresholded = np.asarray(decode(files["labels-threshold"]))
+    assert 0 < below.mean() < 1
+    assert (thresholded != np.where(below, 255, labels)).sum() <= 3  # p within 1/131070 of 0.5
+    rgba = np.asarray(decode(files["overlay-png"]))
+    np.testing.assert_array_equal(rgba[..., :3], np.asarray(ADE20K_PALETTE, np.uint8)[labels])
+    first = out["classes"][0]["id"]
+    np.testing.assert_array_equal(np.asarray(decode(files["mask-png"])), (labels == first) * 255)
+    archive = zipfile.ZipFile(io.BytesIO(files["masks-zip"]))
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=150))
+    assert archive.namelist() == [mask_name(int(c), native.model.labels[c]) for c in present]
+    for cid in present[:3]:
+        mask = np.asarray(decode(archive.read(mask_name(int(cid), native.model.labels[cid]))))
+        np.testing.assert_array_equal(mask, (labels == cid) * 255)
+
+    summary = json.loads(files["summary-json"])
+    build_info = json.loads((built_site / "build-info.json").read_text())
+    model = build_info["model"]
+    quantized = model["precisions"]["q8"]
+    assert summary["model"]["sha256"] == model["files"][quantized]["sha256"]
+    assert summary["model"]["id"] == model["id"] and summary["model"]["precision"] == "q8"
+    assert summary["image"] == {"width": out["width"], "height": out["height"]}
+    counts = np.bincount(labels.ravel(), minlength=150)
+    assert {c["id"]: c["pixels"] for c in summary["classes"]} == {
+        int(c): int(counts[c]) for c in present
+    }
+    for c in summary["classes"]:
+        mask = labels == c["id"]
+        assert c["mean_confidence"] == pytest.approx((conf16[mask] / 65535).mean(), abs=1e-4)
+        assert c["group"]["kind"] == class_groups()[c["id"]].kind
+    assert [c["group"] for c in out["classes"]] == [c["group"] for c in summary["classes"]]
