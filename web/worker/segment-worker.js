@@ -3,8 +3,9 @@
 // Messages in:   {type: 'init', model?, precision?, controlled?}   model: an id of build-info's
 //                                                          models; controlled: the page is served by the
 //                                                          service worker (files local, verified)
-//                {type: 'segment', id, file: Blob}      accepted at any time: jobs that arrive
+//                {type: 'segment', id, file: Blob, confidence?: boolean}   accepted at any time: jobs that arrive
 //                                                       before the engine is ready wait for it
+//                {type: 'export', id, kind, options}    encode the latest result (sceneseg.exports)
 //                {type: 'cancel', id}                   the caller no longer wants job id
 //                {type: 'cache', id, action: 'list'|'clear'}   the model cache (IndexedDB)
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
@@ -13,6 +14,7 @@
 //                {type: 'result', id, result}           result.labels and result.overlay
 //                                                       (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}          png is transferred
+//                {type: 'export', id, data, mime, ms}   data (Uint8Array) is transferred
 //                {type: 'cache', id, entries?, error?}
 //                {type: 'error', id?, message, kind}    kind: 'input' (bad file) | 'runtime'
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
@@ -40,6 +42,9 @@ self.onmessage = (event) => {
       .then(() => segment(message, received))
       .catch(() => {})
       .finally(() => cancelled.delete(message.id));
+  } else if (message.type === 'export') {
+    // In the queue: an export asked for right after a segment waits for its result.
+    queue = queue.then(() => exportFile(message)).catch(() => {});
   } else if (message.type === 'cancel') {
     cancelled.add(message.id);
   } else if (message.type === 'cache') {
@@ -183,7 +188,8 @@ async function init({ precision, model: modelId, controlled }) {
   stage('session', tSession);
   const py = await python;
   const browser = py.pyimport('sceneseg.browser');
-  browser.init(runner, config, preprocessor);
+  const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision };
+  browser.init(runner, config, preprocessor, JSON.stringify(modelInfo));
 
   // onnxruntime-web sets up kernels and memory on its first run (about a second): do it now, so
   // that "ready" means a photo picked at this moment gets steady-state speed.
@@ -225,7 +231,7 @@ function pythonSha256(py, data) {
   return pythonHexdigest(data);
 }
 
-async function segment({ id, file }, received) {
+async function segment({ id, file, confidence = false }, received) {
   if (!ready) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
@@ -242,7 +248,7 @@ async function segment({ id, file }, received) {
   const queued = performance.now() - received;
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const proxy = await browser.segment(bytes);
+    const proxy = await browser.segment(bytes, JSON.stringify({ confidence: Boolean(confidence) }));
     const result = proxy.toJs({ dict_converter: Object.fromEntries });
     proxy.destroy();
     if (result.error) {
@@ -254,7 +260,9 @@ async function segment({ id, file }, received) {
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
     result.timings = { queued, ...result.timings };
-    post({ type: 'result', id, result }, [result.labels.buffer, result.overlay]);
+    const transfer = [result.labels.buffer, result.overlay];
+    if (result.confidence) transfer.push(result.confidence.buffer);
+    post({ type: 'result', id, result }, transfer);
     const pngProxy = browser.labels_png();
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
     pngProxy.destroy();
@@ -263,5 +271,30 @@ async function segment({ id, file }, received) {
     // Python exceptions carry a whole traceback; its last line is the message.
     const last = String(error.message).trim().split('\n').pop();
     post({ type: 'error', id, message: `Segmentation failed: ${last}`, kind: 'runtime' });
+  }
+}
+
+// Exports of the latest result, encoded here (Python), never on the page's UI thread.
+async function exportFile({ id, kind, options }) {
+  let browser;
+  try {
+    if (!ready) throw new Error('not started');
+    ({ browser } = await ready);
+  } catch {
+    post({ type: 'error', id, message: 'The segmentation engine is not running; reload the page.', kind: 'runtime' });
+    return;
+  }
+  try {
+    const proxy = browser.export_file(String(kind), JSON.stringify(options ?? {}));
+    const out = proxy.toJs({ dict_converter: Object.fromEntries });
+    proxy.destroy();
+    if (out.error) {
+      post({ type: 'error', id, message: out.error, kind: 'input' });
+      return;
+    }
+    post({ type: 'export', id, data: out.data, mime: out.mime, ms: out.ms }, [out.data.buffer]);
+  } catch (error) {
+    const last = String(error.message).trim().split('\n').pop();
+    post({ type: 'error', id, message: `Export failed: ${last}`, kind: 'runtime' });
   }
 }
