@@ -4,6 +4,7 @@ Native onnxruntime, the same model file as the browser; references computed inde
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -66,7 +67,7 @@ def test_model_takes_other_input_sizes(shape):
 
 
 def test_alpha_one_equals_per_frame_results():
-    frames = noisy_static(4) + [frames_of("coffee.png")]
+    frames = [*noisy_static(4), frames_of("coffee.png")]
     video = video_segmenter()
     for pixels in frames:
         rgba = np.dstack([pixels, np.full(pixels.shape[:2], 255, np.uint8)])
@@ -95,7 +96,7 @@ def test_smoothing_lowers_flicker_on_a_noisy_static_scene():
     for alpha in (1.0, 0.6, 0.3):
         video = video_segmenter()
         labels = [video.segment_frame_sync(f, alpha=alpha).labels for f in frames]
-        figures[alpha] = np.mean([flicker(a, b) for a, b in zip(labels, labels[1:])])
+        figures[alpha] = np.mean([flicker(a, b) for a, b in itertools.pairwise(labels)])
     print(f"flicker (share of pixels changing label per frame) by alpha: {figures}")
     assert figures[1.0] > 0, "the noise should move some boundary pixels without smoothing"
     assert figures[0.6] < figures[1.0]
