@@ -2,6 +2,9 @@
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
 import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
+import { setupBatch } from './batch/batch.js';
+import { setupModes } from './mode-switch.js';
+import { setupVideo } from './video/video.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -31,6 +34,10 @@ let downloadUrl = null;
 const precision = new URLSearchParams(location.search).get('precision') || undefined;
 const segmenter = createSegmenter({ precision, onProgress: showProgress });
 showProgress({ message: 'Starting…' });
+// Video and batch modes (their own sections; web/app/video/, web/app/batch/).
+const video = setupVideo(segmenter);
+const showMode = setupModes((mode) => mode !== 'video' && video.stop());
+setupBatch(segmenter, { showMode });
 segmenter.ready.then(
   (info) => {
     ui.progress.hidden = true;

@@ -1,0 +1,18 @@
+// Photo / Video / Batch: one tab list switches which part of the page is shown. The photo
+// mode is the page's own controls and result; video and batch are their own sections.
+const PHOTO_PARTS = 'section.controls, main.result';
+
+/** @param {(mode: string) => void} [onChange] */
+export function setupModes(onChange = () => {}) {
+  const tabs = [...document.querySelectorAll('#modes [data-mode]')];
+  const select = (mode) => {
+    for (const tab of tabs) tab.setAttribute('aria-selected', String(tab.dataset.mode === mode));
+    for (const part of document.querySelectorAll(PHOTO_PARTS)) part.hidden = mode !== 'photo';
+    document.getElementById('video').hidden = mode !== 'video';
+    document.getElementById('batch').hidden = mode !== 'batch';
+    document.body.dataset.mode = mode;
+    onChange(mode);
+  };
+  for (const tab of tabs) tab.addEventListener('click', () => select(tab.dataset.mode));
+  return select;
+}
