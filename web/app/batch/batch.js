@@ -115,7 +115,7 @@ export function setupBatch(segmenter, { showMode = () => {} } = {}) {
     ui.cancel.disabled = false;
     ui.section.dataset.state = 'running';
     try {
-      await segmenter.batch.start();
+      ui.section.dataset.zipStore = await segmenter.batch.start(); // 'opfs' (disk) or 'memfs'
       for (let i = 0; i < items.length && !cancelled; i++) {
         const item = items[i];
         if (item.state !== 'queued') continue;
