@@ -5,7 +5,8 @@
 // Message in:  {type: 'segment-frame', id, frame, inputWidth, inputHeight, alpha, reset,
 //               labelWidth?, labelHeight?}
 // Reply:       {type: 'reply', id, value: {width, height, labels, classes: [{id, name, color, fraction}],
-//               cut, timings, overlay: ImageBitmap}}  (labels and overlay transferred)
+//               cut, flicker (share of labels changed since the last frame, or null), timings,
+//               overlay: ImageBitmap}}  (labels and overlay transferred)
 //              {type: 'reply', id, value: null}  the frame was dropped for a newer one
 import { overlayBitmap } from './overlay-image.js';
 
@@ -14,6 +15,7 @@ let context = null;
 let palette = null; // [[r, g, b], ...] by class id, from the model's config
 let names = null; // class names by id
 let latest = null; // the newest frame not yet started: older ones are dropped, never queued
+let previous = null; // the last frame's labels: flicker = share of pixels whose label changed
 
 /** Called on arrival, before the job queue: a newer frame replaces a waiting one. */
 export function acceptFrame(message, post) {
@@ -58,6 +60,13 @@ export async function segmentFrame(id, python, post) {
   value.classes = value.classes.map(([cid, fraction]) => ({ id: cid, name: names[cid], color: palette[cid], fraction }));
   const t = performance.now();
   value.overlay = await overlayBitmap(value.labels, value.width, value.height, value.classes);
+  value.flicker = null;
+  if (previous && previous.length === value.labels.length && !value.cut) {
+    let changed = 0;
+    for (let i = 0; i < previous.length; i++) changed += previous[i] !== value.labels[i];
+    value.flicker = changed / previous.length;
+  }
+  previous = value.labels.slice();
   value.timings = { scale: scaleMs, ...value.timings, overlay: performance.now() - t, worker: performance.now() - start };
   post({ type: 'reply', id, value }, [value.labels.buffer, value.overlay]);
 }

@@ -44,6 +44,7 @@ export function setupVideo(segmenter) {
   let frames = 0;
   let recent = []; // times of recent results, for the FPS figure
   let latencies = [];
+  let flickers = []; // share of pixels whose label changed, recent frames
   let shares = []; // per frame: {frame, time, classes: [[id, name, fraction]]}
   let recorder = null;
   let recordCanvas = null;
@@ -86,6 +87,7 @@ export function setupVideo(segmenter) {
     frames = 0;
     recent = [];
     latencies = [];
+    flickers = [];
     shares = [];
     reset = true;
     autoSize = ui.size.value === 'auto' ? { measured: [], chosen: null } : null;
@@ -93,6 +95,7 @@ export function setupVideo(segmenter) {
     ui.pause.disabled = false;
     ui.record.disabled = false;
     ui.step.disabled = !!stream;
+    ui.player.controls = !stream; // a file can be sought (a seek restarts the smoothing)
     ui.section.dataset.frames = '0';
     schedule();
   }
@@ -236,12 +239,16 @@ export function setupVideo(segmenter) {
     if (latencies.length > 30) latencies.shift();
     const fps = recent.length > 1 ? ((recent.length - 1) * 1000) / (now - recent[0]) : 0;
     const latency = latencies.reduce((a, b) => a + b, 0) / latencies.length;
+    if (result.flicker !== null) flickers.push(result.flicker);
+    if (flickers.length > 30) flickers.shift();
+    const flicker = flickers.length ? flickers.reduce((a, b) => a + b, 0) / flickers.length : 0;
     if (autoSize && autoSize.chosen === null) chooseSize(result.timings.worker);
     const t = result.timings;
     ui.stats.textContent =
       `${fps.toFixed(1)} frames/s · latency ${Math.round(latency)} ms · input ${size}` +
       `${ui.size.value === 'auto' ? ' (auto)' : ''} · labels ${result.width}×${result.height}` +
-      ` · model ${Math.round(t.model)} ms, worker ${Math.round(t.worker)} ms${result.cut ? ' · new scene' : ''}`;
+      ` · model ${Math.round(t.model)} ms, worker ${Math.round(t.worker)} ms` +
+      ` · labels changing ${(flicker * 100).toFixed(2)}% a frame${result.cut ? ' · new scene' : ''}`;
     Object.assign(ui.stats.dataset, {
       fps: fps.toFixed(2),
       latency: latency.toFixed(1),
@@ -249,6 +256,7 @@ export function setupVideo(segmenter) {
       model: t.model.toFixed(1),
       worker: t.worker.toFixed(1),
       timings: JSON.stringify(t),
+      flicker: flicker.toFixed(5),
     });
     ui.classes.textContent = result.classes
       .toSorted((a, b) => b.fraction - a.fraction)
