@@ -269,7 +269,7 @@ export function setupVideo(segmenter) {
       classes: result.classes.map((c) => [c.id, c.name, c.fraction]),
     });
     ui.section.dataset.frames = String(frames);
-    if (shares.length === 1 || frames % 15 === 0) updateShareLinks();
+    if (shares.length === 1) updateShareLinks();
   }
 
   function chooseSize(workerMs) {
@@ -330,19 +330,30 @@ export function setupVideo(segmenter) {
     for (const track of recorder.stream.getVideoTracks()) track.requestFrame?.();
   }
 
+  // Built when asked for (a click), from every frame so far.
   function updateShareLinks() {
+    for (const link of [ui.sharesCsv, ui.sharesJson]) {
+      link.href = '#';
+      link.setAttribute('aria-disabled', 'false');
+    }
+  }
+  ui.sharesCsv.addEventListener('click', (event) => {
+    event.preventDefault();
     const rows = ['frame,time_s,class_id,class_name,share'];
     for (const s of shares) {
       for (const [id, name, fraction] of s.classes) rows.push(`${s.frame},${s.time.toFixed(3)},${id},"${name}",${fraction.toFixed(6)}`);
     }
-    enable(ui.sharesCsv, new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
+    save(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
+  });
+  ui.sharesJson.addEventListener('click', (event) => {
+    event.preventDefault();
     const json = shares.map((s) => ({
       frame: s.frame,
       time_s: s.time,
       classes: s.classes.map(([id, name, share]) => ({ id, name, share })),
     }));
-    enable(ui.sharesJson, new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
-  }
+    save(new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
+  });
 
   return { stop };
 }
@@ -356,6 +367,14 @@ function enable(link, blob, name) {
   link.href = url;
   link.download = name;
   link.setAttribute('aria-disabled', 'false');
+}
+
+function save(blob, name) {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
 }
 
 function disable(link) {
