@@ -339,7 +339,8 @@ def test_batch_states_zip_and_labels_match_cpython(app_factory, batch_photos, tm
     # Results can be browsed: a photo's preview shows its overlay and classes.
     page.click("#batch-list li[data-state=done] >> nth=1")
     page.wait_for_selector("#batch-view:not([hidden])")
-    assert "phone-12mp.png · 4000×3000" in page.inner_text("#batch-view-caption")
+    caption = page.inner_text("#batch-view-caption")
+    assert caption.startswith("phone-12mp.png · 4000×3000 · "), caption
 
 
 def test_batch_cancel(app_factory):

@@ -194,8 +194,11 @@ export function setupBatch(segmenter, { showMode = () => {} } = {}) {
     if (item.state !== 'done') return;
     ui.view.hidden = false;
     const [w, h] = item.size;
-    const scale = Math.min(1, 480 / Math.max(w, h));
+    ui.viewOverlay.src = item.thumbUrl;
+    ui.viewOverlay.alt = `${item.name}, segmented: ${item.classes.slice(0, 5).map((c) => c.name).join(', ')}`;
+    ui.viewCaption.textContent = `${item.name} · ${w}×${h} · ` + item.classes.slice(0, 6).map((c) => `${c.name} ${formatPercent(c.fraction)}`).join(' · ');
     // The photo is decoded again, small, only when it is looked at.
+    const scale = Math.min(1, 480 / Math.max(w, h));
     const bitmap = await createImageBitmap(item.file, {
       imageOrientation: 'from-image',
       resizeWidth: Math.round(w * scale),
@@ -204,9 +207,6 @@ export function setupBatch(segmenter, { showMode = () => {} } = {}) {
     ui.viewPhoto.width = Math.round(w * scale);
     ui.viewPhoto.height = Math.round(h * scale);
     ui.viewPhoto.getContext('bitmaprenderer').transferFromImageBitmap(bitmap);
-    ui.viewOverlay.src = item.thumbUrl;
-    ui.viewOverlay.alt = `${item.name}, segmented: ${item.classes.slice(0, 5).map((c) => c.name).join(', ')}`;
-    ui.viewCaption.textContent = `${item.name} · ${w}×${h} · ` + item.classes.slice(0, 6).map((c) => `${c.name} ${formatPercent(c.fraction)}`).join(' · ');
   }
 
   api = { start };
