@@ -3,6 +3,9 @@ import { createSegmenter, InputError } from '../lib/sceneseg.js';
 import { showAppStatus } from './app-status.js';
 import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
+import { setupBatch } from './batch/batch.js';
+import { setupModes } from './mode-switch.js';
+import { setupVideo } from './video/video.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -40,6 +43,10 @@ const segmenter = createSegmenter({
 let engineReady = false;
 let lastProgress = { message: 'Starting…' }; // the start-up step, shown again under a queued photo
 showProgress(lastProgress);
+// Video and batch modes (their own sections; web/app/video/, web/app/batch/).
+const video = setupVideo(segmenter);
+const showMode = setupModes((mode) => mode !== 'video' && video.stop());
+setupBatch(segmenter, { showMode });
 segmenter.ready.then(
   (info) => {
     engineReady = true;

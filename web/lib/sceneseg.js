@@ -115,6 +115,10 @@ export function createSegmenter(config = {}) {
         job?.resolve(new Blob([message.data], { type: message.mime }));
         jobs.delete(message.id);
         break;
+      case 'reply': // segmentFrame, batch.*: one message answers the call
+        job?.resolve(message.value);
+        jobs.delete(message.id);
+        break;
       case 'labels-png':
         job?.png.resolve(new Blob([message.png], { type: 'image/png' }));
         jobs.delete(message.id);
@@ -150,6 +154,15 @@ export function createSegmenter(config = {}) {
     const id = nextId++;
     worker.postMessage({ type: 'cache', id, action });
     return new Promise((resolve, reject) => calls.set(id, { resolve, reject }));
+  }
+
+  /** A request answered by one 'reply' (or 'error') message. */
+  function call(message, transfer = []) {
+    const id = nextId++;
+    const noPng = { resolve() {}, reject() {} };
+    const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png: noPng }));
+    worker.postMessage({ ...message, id }, transfer);
+    return result;
   }
 
   return {
@@ -203,6 +216,28 @@ export function createSegmenter(config = {}) {
       const blob = new Promise((resolve, reject) => jobs.set(id, { resolve, reject }));
       worker.postMessage({ type: 'export', id, kind, options: { ...options } });
       return blob;
+    },
+    /**
+     * Video: one frame (VideoFrame or ImageBitmap, transferred and closed) -> labels at
+     * labelWidth x labelHeight (default: the input size) with the overlay as an ImageBitmap.
+     * The frame is scaled to inputWidth x inputHeight on the way in. Logits are smoothed
+     * across calls: s = alpha * l + (1 - alpha) * s_prev (alpha 1 = off); reset: true starts
+     * afresh (a seek); scene cuts are detected in the worker. Resolves with null if a newer
+     * frame replaced this one before it started (the latest frame wins).
+     * @param {VideoFrame|ImageBitmap} frame
+     * @param {{inputWidth: number, inputHeight: number, alpha?: number, reset?: boolean, labelWidth?: number, labelHeight?: number}} options
+     */
+    segmentFrame(frame, options) {
+      return call({ type: 'segment-frame', alpha: 0.6, reset: false, ...options, frame }, [frame]);
+    },
+    /** Batches: photos one at a time into one zip built in the worker (see web/worker/batch-zip.js). */
+    batch: {
+      start: () => call({ type: 'batch-start' }),
+      /** -> {stem, width, height, classes, timings, thumb: Blob (overlay PNG, <= 320 px)} or {error} (unreadable photo) */
+      add: (file, name = file.name) => call({ type: 'batch-add', file, name }),
+      /** -> Blob of the zip */
+      finish: () => call({ type: 'batch-finish' }),
+      cancel: () => call({ type: 'batch-cancel' }),
     },
     dispose() {
       worker.terminate();

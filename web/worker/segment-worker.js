@@ -22,6 +22,8 @@ import { clearCachedModels, listCachedModels, loadModelFile } from './model-cach
 import { createModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
+import { acceptFrame, segmentFrame } from './video-frames.js';
+import { batchMessage } from './batch-zip.js';
 
 const SITE = new URL('../', import.meta.url);
 let ready = null; // Promise<{py, browser}>: settles after the warm-up run
@@ -49,8 +51,27 @@ self.onmessage = (event) => {
     cancelled.add(message.id);
   } else if (message.type === 'cache') {
     cacheRequest(message);
+  } else if (message.type === 'segment-frame' || message.type.startsWith('batch-')) {
+    extraJob(message);
   }
 };
+
+// Video frames and batches (web/worker/video-frames.js, batch-zip.js) share the job queue
+// with photos. A frame that arrives while an older one waits replaces it.
+function extraJob(message) {
+  if (message.type === 'segment-frame') acceptFrame(message, post);
+  queue = queue
+    .then(async () => {
+      if (!ready) throw new Error('The segmentation engine did not start; reload the page to try again.');
+      const python = await ready;
+      if (message.type === 'segment-frame') await segmentFrame(message.id, python, post);
+      else await batchMessage(message, python, post);
+    })
+    .catch((error) => {
+      const last = String(error.message).trim().split('\n').pop();
+      post({ type: 'error', id: message.id, message: last, kind: 'runtime' });
+    });
+}
 
 function post(message, transfer = []) {
   self.postMessage(message, transfer);

@@ -1,0 +1,402 @@
+// Video mode: a local video file or the camera, segmented frame by frame in the worker, the
+// overlay drawn over the playing video. The latest frame wins: one frame is in the worker at
+// a time and the next one is taken from the video when its result is back, so nothing queues
+// up and the overlay is never older than one model run.
+import { formatPercent } from '../legend.js';
+
+const SIZES = [192, 256, 320, 384, 512];
+// Auto input size: the largest whose predicted worker time per frame stays within this
+// budget (~16 frames a second), predicted from frames measured at 256x256.
+const AUTO_BUDGET_MS = 62;
+const AUTO_PROBE_FRAMES = 8;
+
+const $ = (id) => document.getElementById(id);
+
+export function setupVideo(segmenter) {
+  const ui = {
+    section: $('video'),
+    file: $('video-file'),
+    camera: $('video-camera'),
+    pause: $('video-pause'),
+    step: $('video-step'),
+    size: $('video-size'),
+    labelsAt: $('video-labels-at'),
+    alpha: $('video-alpha'),
+    alphaValue: $('video-alpha-value'),
+    opacity: $('video-opacity'),
+    record: $('video-record'),
+    download: $('video-download'),
+    sharesCsv: $('video-shares-csv'),
+    sharesJson: $('video-shares-json'),
+    error: $('video-error'),
+    player: $('video-player'),
+    overlay: $('video-overlay'),
+    stats: $('video-stats'),
+    classes: $('video-classes'),
+  };
+  const overlayContext = ui.overlay.getContext('bitmaprenderer');
+
+  let stream = null; // camera MediaStream
+  let objectUrl = null; // the video file's
+  let inFlight = false;
+  let reset = true; // start afresh on the next frame (new source, seek)
+  let autoSize = null; // {measured: [ms...], chosen}
+  let frames = 0;
+  let recent = []; // times of recent results, for the FPS figure
+  let latencies = [];
+  let flickers = []; // share of pixels whose label changed, recent frames
+  let shares = []; // per frame: {frame, time, classes: [[id, name, fraction]]}
+  let recorder = null;
+  let recordCanvas = null;
+  let recordContext = null;
+  let stepping = false;
+  let sourceName = 'video';
+
+  const showError = (message) => {
+    ui.error.textContent = message;
+    ui.error.hidden = !message;
+  };
+
+  function inputSize() {
+    const w = ui.player.videoWidth || 640;
+    const h = ui.player.videoHeight || 360;
+    const value = ui.size.value;
+    let size = value === 'auto' ? (autoSize?.chosen ?? 256) : Number.parseInt(value, 10);
+    if (value.endsWith('s')) {
+      // Short side = size, the other in proportion, both multiples of 32 (the model's stride).
+      const round = (x) => Math.max(32, Math.round(x / 32) * 32);
+      return w >= h ? [round((size * w) / h), size] : [size, round((size * h) / w)];
+    }
+    return [size, size];
+  }
+
+  async function stop() {
+    ui.player.pause();
+    stopRecording();
+    stream?.getTracks().forEach((t) => t.stop());
+    stream = null;
+    ui.player.srcObject = null;
+    if (objectUrl) URL.revokeObjectURL(objectUrl);
+    objectUrl = null;
+    ui.player.removeAttribute('src');
+    ui.player.load();
+  }
+
+  function begin(name) {
+    sourceName = name;
+    frames = 0;
+    recent = [];
+    latencies = [];
+    flickers = [];
+    shares = [];
+    reset = true;
+    autoSize = ui.size.value === 'auto' ? { measured: [], chosen: null } : null;
+    for (const link of [ui.download, ui.sharesCsv, ui.sharesJson]) disable(link);
+    ui.pause.disabled = false;
+    ui.record.disabled = false;
+    ui.step.disabled = !!stream;
+    ui.player.controls = !stream; // a file can be sought (a seek restarts the smoothing)
+    ui.section.dataset.frames = '0';
+    schedule();
+  }
+
+  ui.file.addEventListener('change', async () => {
+    const [file] = ui.file.files;
+    ui.file.value = '';
+    if (!file) return;
+    showError('');
+    await stop();
+    objectUrl = URL.createObjectURL(file);
+    ui.player.src = objectUrl;
+    ui.player.loop = true;
+    try {
+      await ui.player.play();
+    } catch (error) {
+      // A file the browser cannot play (e.g. H.265 where it has no decoder).
+      if (ui.player.error || error.name === 'NotSupportedError') {
+        showError(`${file.name}: this browser cannot play this video (try MP4 with H.264, or WebM).`);
+        return;
+      }
+    }
+    begin(file.name.replace(/\.[^.]*$/, '') || 'video');
+  });
+  ui.player.addEventListener('error', () => {
+    if (objectUrl) showError('This browser cannot play this video (try MP4 with H.264, or WebM).');
+  });
+
+  ui.camera.addEventListener('click', async () => {
+    showError('');
+    await stop();
+    if (!navigator.mediaDevices?.getUserMedia) {
+      showError('The camera is only available on a secure page (https or localhost).');
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 360 } },
+        audio: false,
+      });
+    } catch (error) {
+      showError(cameraMessage(error));
+      return;
+    }
+    ui.player.srcObject = stream;
+    ui.player.loop = false;
+    await ui.player.play().catch(() => {});
+    begin('camera');
+  });
+
+  ui.pause.addEventListener('click', () => {
+    if (ui.player.paused) {
+      ui.player.play();
+    } else {
+      ui.player.pause();
+    }
+  });
+  ui.player.addEventListener('play', () => {
+    ui.pause.textContent = 'Pause';
+    schedule();
+  });
+  ui.player.addEventListener('pause', () => {
+    ui.pause.textContent = 'Play';
+  });
+  // Frame by frame (files only): one frame forward, segmented when the video has got there.
+  ui.step.addEventListener('click', () => {
+    if (stream) return;
+    ui.player.pause();
+    stepping = true;
+    ui.player.currentTime = Math.min(ui.player.duration || Infinity, ui.player.currentTime + 1 / 30);
+  });
+  ui.player.addEventListener('seeked', () => {
+    if (!stepping) reset = true; // a jump: the smoothed past belongs to another moment
+    stepping = false;
+    pump(true);
+  });
+
+  ui.alpha.addEventListener('input', () => {
+    ui.alphaValue.textContent = Number(ui.alpha.value).toFixed(2);
+  });
+  const applyOpacity = () => {
+    ui.overlay.style.opacity = String(ui.opacity.value / 100);
+  };
+  ui.opacity.addEventListener('input', applyOpacity);
+  applyOpacity();
+  ui.size.addEventListener('change', () => {
+    autoSize = ui.size.value === 'auto' ? { measured: [], chosen: null } : null;
+    reset = true;
+  });
+
+  function schedule() {
+    if (!ui.player.srcObject && !ui.player.src) return;
+    // requestVideoFrameCallback runs once per new video frame; a paused video has none.
+    if ('requestVideoFrameCallback' in ui.player) ui.player.requestVideoFrameCallback(() => pump());
+    else requestAnimationFrame(() => pump());
+  }
+
+  async function pump(force = false) {
+    if (inFlight) return; // the next frame is taken when this one is back
+    if (ui.player.readyState < 2 || (!force && ui.player.paused)) return;
+    inFlight = true;
+    const captured = performance.now();
+    const mediaTime = ui.player.currentTime;
+    const [inputWidth, inputHeight] = inputSize();
+    const videoSize = ui.labelsAt.value === 'video';
+    let frame;
+    let keep = null; // a reference to the frame for the recording (no copy)
+    try {
+      frame = 'VideoFrame' in self ? new VideoFrame(ui.player, { timestamp: Math.round(mediaTime * 1e6) }) : await createImageBitmap(ui.player);
+      if (recorder && frame.clone) keep = frame.clone();
+      const result = await segmenter.segmentFrame(frame, {
+        inputWidth,
+        inputHeight,
+        alpha: Number(ui.alpha.value),
+        reset,
+        labelWidth: videoSize ? ui.player.videoWidth : undefined,
+        labelHeight: videoSize ? ui.player.videoHeight : undefined,
+      });
+      reset = false;
+      if (result) show(result, captured, mediaTime, keep, `${inputWidth}×${inputHeight}`);
+    } catch (error) {
+      showError(`Segmentation failed: ${error.message}`);
+    } finally {
+      keep?.close();
+      inFlight = false;
+    }
+    if (!ui.player.paused) schedule();
+  }
+
+  function show(result, captured, mediaTime, frame, size) {
+    const { overlay } = result;
+    if (recorder) drawRecordFrame(frame, overlay);
+    ui.overlay.width = overlay.width;
+    ui.overlay.height = overlay.height;
+    overlayContext.transferFromImageBitmap(overlay); // no copy; the canvas is scaled by CSS
+    const now = performance.now();
+    frames += 1;
+    recent.push(now);
+    recent = recent.filter((t) => now - t < 2000);
+    latencies.push(now - captured);
+    if (latencies.length > 30) latencies.shift();
+    const fps = recent.length > 1 ? ((recent.length - 1) * 1000) / (now - recent[0]) : 0;
+    const latency = latencies.reduce((a, b) => a + b, 0) / latencies.length;
+    if (result.flicker !== null) flickers.push(result.flicker);
+    if (flickers.length > 30) flickers.shift();
+    const flicker = flickers.length ? flickers.reduce((a, b) => a + b, 0) / flickers.length : 0;
+    if (autoSize && autoSize.chosen === null) chooseSize(result.timings.worker);
+    const t = result.timings;
+    ui.stats.textContent =
+      `${fps.toFixed(1)} frames/s · latency ${Math.round(latency)} ms · input ${size}` +
+      `${ui.size.value === 'auto' ? ' (auto)' : ''} · labels ${result.width}×${result.height}` +
+      ` · model ${Math.round(t.model)} ms, worker ${Math.round(t.worker)} ms` +
+      ` · labels changing ${(flicker * 100).toFixed(2)}% a frame${result.cut ? ' · new scene' : ''}`;
+    Object.assign(ui.stats.dataset, {
+      fps: fps.toFixed(2),
+      latency: latency.toFixed(1),
+      input: size,
+      model: t.model.toFixed(1),
+      worker: t.worker.toFixed(1),
+      timings: JSON.stringify(t),
+      flicker: flicker.toFixed(5),
+    });
+    ui.classes.textContent = result.classes
+      .toSorted((a, b) => b.fraction - a.fraction)
+      .slice(0, 5)
+      .map((c) => `${c.name} ${formatPercent(c.fraction)}`)
+      .join(' · ');
+    shares.push({
+      frame: frames,
+      time: stream ? now / 1000 : mediaTime,
+      classes: result.classes.map((c) => [c.id, c.name, c.fraction]),
+    });
+    ui.section.dataset.frames = String(frames);
+    if (shares.length === 1) updateShareLinks();
+  }
+
+  function chooseSize(workerMs) {
+    autoSize.measured.push(workerMs);
+    if (autoSize.measured.length < AUTO_PROBE_FRAMES) return;
+    const sorted = autoSize.measured.slice(2).sort((a, b) => a - b); // the first ones warm up
+    const ms256 = sorted[Math.floor(sorted.length / 2)];
+    // Model time grows about with the pixel count.
+    const fits = SIZES.filter((s) => ms256 * ((s * s) / (256 * 256)) <= AUTO_BUDGET_MS);
+    autoSize.chosen = fits.length ? fits[fits.length - 1] : SIZES[0];
+    ui.section.dataset.autoSize = String(autoSize.chosen);
+  }
+
+  // ---- export: the overlaid video (MediaRecorder, WebM) and per-frame class shares ----
+  ui.record.addEventListener('click', () => (recorder ? stopRecording() : startRecording()));
+
+  function startRecording() {
+    const w = ui.player.videoWidth;
+    const h = ui.player.videoHeight;
+    recordCanvas = document.createElement('canvas');
+    recordCanvas.width = w;
+    recordCanvas.height = h;
+    recordContext = recordCanvas.getContext('2d');
+    const track = recordCanvas.captureStream(0);
+    const chunks = [];
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
+    recorder = new MediaRecorder(track, type ? { mimeType: type } : undefined);
+    recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
+    recorder.onstop = () => {
+      const blob = new Blob(chunks, { type: 'video/webm' });
+      enable(ui.download, blob, `${sourceName}-segmented.webm`);
+      track.getTracks().forEach((t) => t.stop());
+    };
+    recorder.start(1000);
+    ui.record.textContent = 'Stop recording';
+    ui.record.setAttribute('aria-pressed', 'true');
+  }
+
+  function stopRecording() {
+    if (!recorder) return;
+    recorder.stop();
+    recorder = null;
+    ui.record.textContent = 'Record';
+    ui.record.setAttribute('aria-pressed', 'false');
+  }
+
+  /** The frame that was segmented, its overlay on top: what the viewer saw, frame for frame. */
+  function drawRecordFrame(frame, overlay) {
+    const { width: w, height: h } = recordCanvas;
+    recordContext.globalAlpha = 1;
+    recordContext.drawImage(frame ?? ui.player, 0, 0, w, h);
+    recordContext.globalAlpha = ui.opacity.value / 100;
+    recordContext.drawImage(overlay, 0, 0, w, h);
+    requestRecordFrame();
+  }
+
+  function requestRecordFrame() {
+    for (const track of recorder.stream.getVideoTracks()) track.requestFrame?.();
+  }
+
+  // Built when asked for (a click), from every frame so far.
+  function updateShareLinks() {
+    for (const link of [ui.sharesCsv, ui.sharesJson]) {
+      link.href = '#';
+      link.setAttribute('aria-disabled', 'false');
+    }
+  }
+  ui.sharesCsv.addEventListener('click', (event) => {
+    event.preventDefault();
+    const rows = ['frame,time_s,class_id,class_name,share'];
+    for (const s of shares) {
+      for (const [id, name, fraction] of s.classes) rows.push(`${s.frame},${s.time.toFixed(3)},${id},"${name}",${fraction.toFixed(6)}`);
+    }
+    save(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
+  });
+  ui.sharesJson.addEventListener('click', (event) => {
+    event.preventDefault();
+    const json = shares.map((s) => ({
+      frame: s.frame,
+      time_s: s.time,
+      classes: s.classes.map(([id, name, share]) => ({ id, name, share })),
+    }));
+    save(new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
+  });
+
+  return { stop };
+}
+
+const urls = new WeakMap();
+
+function enable(link, blob, name) {
+  disable(link);
+  const url = URL.createObjectURL(blob);
+  urls.set(link, url);
+  link.href = url;
+  link.download = name;
+  link.setAttribute('aria-disabled', 'false');
+}
+
+function save(blob, name) {
+  const link = document.createElement('a');
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+function disable(link) {
+  const url = urls.get(link);
+  if (url) URL.revokeObjectURL(url);
+  link.removeAttribute('href');
+  link.setAttribute('aria-disabled', 'true');
+}
+
+/** What to tell the person when getUserMedia fails, by the error's name. */
+export function cameraMessage(error) {
+  switch (error?.name) {
+    case 'NotAllowedError':
+    case 'SecurityError':
+      return 'Camera access was refused. Allow the camera for this site (the camera icon in the address bar), then press "Use the camera" again.';
+    case 'NotFoundError':
+    case 'OverconstrainedError':
+      return 'No camera was found. Connect a camera, or choose a video file instead.';
+    case 'NotReadableError':
+    case 'AbortError':
+      return 'The camera could not be started; another application may be using it. Close it and try again.';
+    default:
+      return `The camera could not be started (${error?.message || error}).`;
+  }
+}

@@ -1,0 +1,72 @@
+// Video frames in the worker: the frame (VideoFrame or ImageBitmap, transferred) is scaled to
+// the model's input size by drawing it into a canvas (GPU), read back as RGBA bytes and handed
+// to Python (sceneseg.video) as an array: no image encoding or decoding per frame.
+//
+// Message in:  {type: 'segment-frame', id, frame, inputWidth, inputHeight, alpha, reset,
+//               labelWidth?, labelHeight?}
+// Reply:       {type: 'reply', id, value: {width, height, labels, classes: [{id, name, color, fraction}],
+//               cut, flicker (share of labels changed since the last frame, or null), timings,
+//               overlay: ImageBitmap}}  (labels and overlay transferred)
+//              {type: 'reply', id, value: null}  the frame was dropped for a newer one
+import { overlayBitmap } from './overlay-image.js';
+
+let canvas = null;
+let context = null;
+let palette = null; // [[r, g, b], ...] by class id, from the model's config
+let names = null; // class names by id
+let latest = null; // the newest frame not yet started: older ones are dropped, never queued
+let previous = null; // the last frame's labels: flicker = share of pixels whose label changed
+
+/** Called on arrival, before the job queue: a newer frame replaces a waiting one. */
+export function acceptFrame(message, post) {
+  if (latest) {
+    latest.frame.close?.();
+    post({ type: 'reply', id: latest.id, value: null });
+  }
+  latest = message;
+}
+
+/** Called from the job queue (one job at a time with photos). */
+export async function segmentFrame(id, python, post) {
+  if (!latest || latest.id !== id) return; // superseded by a newer frame
+  const message = latest;
+  latest = null;
+  const { py } = python;
+  const { frame, inputWidth: w, inputHeight: h } = message;
+  const start = performance.now();
+  if (!canvas || canvas.width !== w || canvas.height !== h) {
+    canvas = new OffscreenCanvas(w, h);
+    context = canvas.getContext('2d', { willReadFrequently: true, alpha: false });
+  }
+  context.drawImage(frame, 0, 0, w, h);
+  frame.close?.();
+  const rgba = context.getImageData(0, 0, w, h).data;
+  const scaleMs = performance.now() - start;
+  const video = py.pyimport('sceneseg.video');
+  if (!palette) {
+    const model = py.pyimport('sceneseg.browser')._segmenter.model;
+    palette = model.colors.toJs();
+    names = model.labels.toJs();
+  }
+  const options = {
+    alpha: message.alpha,
+    reset: message.reset,
+    labelWidth: message.labelWidth,
+    labelHeight: message.labelHeight,
+  };
+  const proxy = await video.segment_frame(new Uint8Array(rgba.buffer), w, h, options);
+  const value = proxy.toJs({ dict_converter: Object.fromEntries });
+  proxy.destroy();
+  value.classes = value.classes.map(([cid, fraction]) => ({ id: cid, name: names[cid], color: palette[cid], fraction }));
+  const t = performance.now();
+  value.overlay = await overlayBitmap(value.labels, value.width, value.height, value.classes);
+  value.flicker = null;
+  if (previous && previous.length === value.labels.length && !value.cut) {
+    let changed = 0;
+    for (let i = 0; i < previous.length; i++) changed += previous[i] !== value.labels[i];
+    value.flicker = changed / previous.length;
+  }
+  previous = value.labels.slice();
+  value.timings = { scale: scaleMs, ...value.timings, overlay: performance.now() - t, worker: performance.now() - start };
+  post({ type: 'reply', id, value }, [value.labels.buffer, value.overlay]);
+}
