@@ -428,13 +428,13 @@ def site_sizes(site: Site, downloaded: list[str], brotli_quality: int) -> dict:
 # The run
 
 
-def run(args) -> dict:
+def run(args, out: dict) -> dict:
     sizes = (0.25,) if args.quick else tuple(args.sizes)
     repeat = 1 if args.quick else args.repeat
     relaunch = not (args.quick or args.no_relaunch)
     tmp = Path(tempfile.mkdtemp(prefix="sceneseg-peer-"))
     foreign = ForeignRequests()
-    out = {
+    out |= {
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "load_average": os.getloadavg(),
@@ -588,11 +588,11 @@ def markdown(out: dict) -> str:
         "|---|---|---|---|",
     ]
 
-    def row(label, values_by_app, scale=1.0, digits=2):
+    def row(label, values_by_app, scale=1.0, digits=2, failed=()):
         cells, medians = [], []
         for name in APPS:
             text, median = spread(values_by_app[name], scale, digits)
-            cells.append(text)
+            cells.append("failed (see below)" if median is None and name in failed else text)
             medians.append(median)
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | {ratio(*medians)} |")
 
@@ -611,7 +611,9 @@ def markdown(out: dict) -> str:
             row(f"{label}: {visit_label}", {n: [r.get(key) for r in runs[n]] for n in APPS}, 1e-3)
     for mp, entry in out["photos"].items():
         name = out["photo_files"][mp]
-        row(f"photo → full-resolution result, {name}, s", {n: entry[n]["ms"] for n in APPS}, 1e-3)
+        failed = [n for n in APPS if entry[n].get("error")]
+        times = {n: entry[n]["ms"] for n in APPS}
+        row(f"photo → full-resolution result, {name}, s", times, 1e-3, failed=failed)
     for mp, entry in out["photos"].items():
         name = out["photo_files"][mp]
         row(f"peak renderer memory (RSS), {name}, MB",
@@ -688,7 +690,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not (args.site / "index.html").is_file():
         sys.exit(f"no built site at {args.site}: run build.py first")
-    out = run(args)
+    out: dict = {}
+    try:
+        run(args, out)
+    except BaseException:
+        if args.out:  # what was measured so far
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "peer.partial.json").write_text(json.dumps(out, indent=1, default=str))
+        raise
     table = markdown(out)
     print(table)
     if args.out:
