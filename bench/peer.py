@@ -454,6 +454,7 @@ def run(args, out: dict) -> dict:
             str(mp): f"{p.name} ({Image.open(p).width * Image.open(p).height / 1e6:.2f} MP)"
             for mp, p in photos.items()
         }
+        out["photo_sizes"] = {str(mp): Image.open(p).size for mp, p in photos.items()}
         small = photos[min(sizes)]
         sites = {"sceneseg": Site(args.site.resolve()), "peer": Site(make_peer_site(tmp / "peer"))}
         with sync_playwright() as playwright:
