@@ -647,6 +647,11 @@ def markdown(out: dict) -> str:
         "in memory, as its pipeline returns them. Its pipeline runs on the page's main thread "
         "(its default), SceneSeg's in a worker."
     )
+    lines.append(
+        "- A fresh context (first visit, reload) keeps its HTTP cache in memory, like a private "
+        "window, and Chromium may not keep large files there; the relaunch rows use an on-disk "
+        "profile, as a returning visitor has."
+    )
     lines.append(f"- Memory: {out['memory_method']}.")
     lines.append(
         "- Bytes sent: headers and bodies as the local server wrote them (it does not compress: "
