@@ -185,6 +185,7 @@ def _resolve_band(logits, labels, i, i_up, r0, r1, cols, ys, xs, col_up, margin)
 # Each cell takes few enough major classes that this stays within ``max_error`` (thresholds
 # tried from none up). Cells that need none: log p is interpolated from the source grid.
 
+_SMALL_PIXELS_PER_CELL = 48
 #: Default largest error of ``upsample_confidence``: half a step of an 8-bit display.
 CONFIDENCE_MAX_ERROR = 2.0**-9
 _PAD = np.float32(-1e30)  # a logit whose exponential is 0; finite so that 0 * _PAD == 0
@@ -213,7 +214,9 @@ def upsample_confidence(
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     _, h, w = logits.shape
     height, width = labels.shape
-    if max_error <= 0 or height * width <= 4 * h * w:  # small: the literal way is cheaper
+    # Below about a megapixel the literal way is cheaper (measured in Pyodide, where the
+    # per-cell planning costs most: ~3 s for 128 x 128 cells, under load).
+    if max_error <= 0 or height * width <= _SMALL_PIXELS_PER_CELL * h * w:
         return upsample_confidence_exact(logits, labels)
     ys, xs = source_index(h, height), source_index(w, width)
     coarse = logits
