@@ -225,9 +225,14 @@ def make(
     if scheme.kind == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxruntime.transformers.onnx_model import OnnxModel
 
         model = convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)
-        onnx.save(model, str(out_path))
+        # The converter appends the input's Cast node last; ONNX wants nodes in topological
+        # order (onnxruntime sorts on load, onnx.checker and other runtimes do not).
+        wrapped = OnnxModel(model)
+        wrapped.topological_sort()
+        onnx.save(wrapped.model, str(out_path))
     elif scheme.kind == "dynamic":
         if scheme.published:
             settings = published_settings(model_dir)
