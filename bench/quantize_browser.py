@@ -94,9 +94,16 @@ def browser_times(
                     if n == baseline and n in results:
                         results[n]["runs_ms"] += out["runs_ms"][n]
                         continue
+                    base_runs = out["runs_ms"].get(baseline)
                     results[n] = {
                         "median_ms": statistics.median(out["runs_ms"][n]),
                         "baseline_ms": base,
+                        # Round by round (the baseline ran just before): robust to load drift.
+                        "paired_speedup": statistics.median(
+                            b / r for b, r in zip(base_runs, out["runs_ms"][n], strict=True)
+                        )
+                        if base_runs
+                        else None,
                         "runs_ms": out["runs_ms"][n],
                         "first_ms": out["first_ms"][n],
                         "create_ms": out["create_ms"][n],
@@ -142,6 +149,7 @@ def main() -> None:
             row["browser_ms"] = r["median_ms"]
             row["browser_baseline_ms"] = r["baseline_ms"] if row["name"] != "q8" else None
             row["browser_first_ms"] = r["first_ms"]
+            row["browser_paired_speedup_vs_q8"] = r["paired_speedup"]
             row["browser_runs_ms"] = r["runs_ms"]
     package = json.loads((ROOT / "node_modules/onnxruntime-web/package.json").read_text())
     report.conditions |= {
