@@ -211,43 +211,6 @@ def add_model(out: Path, manifest: Manifest, precisions: list[str], model_dir: P
     return info
 
 
-# Precisions the build makes itself from the pinned fp32 file (python -m sceneseg.quantize's
-# schemes; see its report): name -> (scheme, file written beside the model's own files).
-DERIVED_PRECISIONS = {"q8-fast": ("dyn-u8", "onnx/model_q8_fast.onnx")}
-
-
-def add_derived_precision(
-    out: Path, manifest: Manifest, info: dict, precision: str, model_dir: Path | None
-) -> None:
-    """Quantize the manifest's verified fp32 file into a shipped file; its size and sha256 are
-    recorded like the downloaded files', so the worker verifies it the same way."""
-    try:
-        from sceneseg import quantize
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BuildError(
-            f"{precision} needs {exc.name}: pip install 'sceneseg[quantize]'"
-        ) from None
-    scheme, name = DERIVED_PRECISIONS[precision]
-    target = out / "models" / manifest.id
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32_name = manifest.precisions["fp32"]
-        fp32 = manifest.fetch(fp32_name, Path(tmp) / fp32_name, local_dir=model_dir)
-        log(f"model file {name}: {precision} = {scheme} from {fp32_name}")
-        try:
-            quantize.make(quantize.SCHEMES[scheme], fp32, target / name, model_dir=model_dir)
-        except ImportError as exc:
-            raise BuildError(
-                f"{precision} needs {exc.name}: pip install 'sceneseg[quantize]'"
-            ) from None
-    info["files"][name] = {
-        "size": (target / name).stat().st_size,
-        "sha256": sha256_file(target / name),
-    }
-    info["files"][name]["derived"] = {"from": fp32_name, "scheme": scheme}
-    info["precisions"][precision] = name
-    (target / "manifest.json").write_text(json.dumps(info, indent=1))
-
-
 def check_no_foreign_urls(out: Path) -> None:
     """Fail if any text file the browser interprets names another origin."""
     found = []
@@ -269,22 +232,16 @@ def build(args) -> Path:
     shutil.copytree(ROOT / "web", out)
     manifest = Manifest.named(args.model)
     precisions = args.precisions
-    derived = [p for p in precisions if p in DERIVED_PRECISIONS]
-    if derived and "fp32" not in manifest.precisions:
-        raise BuildError(f"{manifest.id} has no fp32 file to make {', '.join(derived)} from")
-    missing = [p for p in precisions if p not in manifest.precisions and p not in derived]
+    missing = [p for p in precisions if p not in manifest.precisions]
     if missing:
         raise BuildError(f"{manifest.id} has no {', '.join(missing)} file")
-    shipped = [p for p in precisions if p not in derived]
     info = {
         "sceneseg": __import__("sceneseg").__version__,
         "pyodide": add_pyodide(out, args.pyodide_mirror),
         "onnxruntime_web": add_onnxruntime_web(out),
-        "model": add_model(out, manifest, shipped, args.model_dir),
+        "model": add_model(out, manifest, precisions, args.model_dir),
         "default_precision": {"wasm": precisions[0]},
     }
-    for precision in derived:
-        add_derived_precision(out, manifest, info["model"], precision, args.model_dir)
     (out / "build-info.json").write_text(json.dumps(info, indent=1))
     check_no_foreign_urls(out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
@@ -336,9 +293,7 @@ def main(argv=None) -> int:
         "--precisions",
         default="q8",
         type=lambda s: [p.strip() for p in s.split(",") if p.strip()],
-        help=f"comma-separated, first is the default ({', '.join(PRECISIONS)}, or "
-        f"{', '.join(DERIVED_PRECISIONS)}: made at build time from the fp32 file, needs "
-        "pip install 'sceneseg[quantize]'); default q8",
+        help=f"comma-separated, first is the default ({', '.join(PRECISIONS)}); default q8",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--serve", action="store_true", help="serve the result on localhost")

@@ -159,24 +159,3 @@ def test_report_markdown_and_goal(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| `fast` |" in text and "1.40x" in text and "99.500%" in text
     assert quantize.Report.load(tmp_path / "report.json").goal == report.goal
-
-
-def test_build_makes_the_derived_precision_with_its_hash(tmp_path, made):
-    """build.py's q8-fast: made from the pinned fp32 file, recorded with size and sha256."""
-    import json
-
-    import build
-    from sceneseg.manifest import Manifest, sha256_file
-
-    manifest = Manifest.named("segformer-b0-ade-synthetic")
-    info = build.add_model(tmp_path, manifest, ["q8"], STANDIN_DIR)
-    build.add_derived_precision(tmp_path, manifest, info, "q8-fast", STANDIN_DIR)
-    scheme, name = build.DERIVED_PRECISIONS["q8-fast"]
-    shipped = tmp_path / "models" / manifest.id / name
-    written = json.loads((tmp_path / "models" / manifest.id / "manifest.json").read_text())
-    assert written["precisions"] == {"q8": "onnx/model_quantized.onnx", "q8-fast": name}
-    assert written["files"][name]["sha256"] == sha256_file(shipped)
-    assert written["files"][name]["size"] == shipped.stat().st_size
-    # The same bytes as the tool makes (deterministic: the build is reproducible).
-    assert shipped.read_bytes() == made(scheme).read_bytes()
-    assert not (tmp_path / "models" / manifest.id / "onnx" / "model.onnx").exists()
