@@ -1,5 +1,6 @@
 // The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
+import { backendPreference, mountBackendSetting } from './backend-setting.js';
 import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
 
@@ -28,12 +29,18 @@ const ui = {
 let shown = null; // the result on screen: {labels, width, height, classes}
 let downloadUrl = null;
 
-const precision = new URLSearchParams(location.search).get('precision') || undefined;
-const segmenter = createSegmenter({ precision, onProgress: showProgress });
+// Backend and model file: automatic, or as the URL / the setting say (backend-setting.js).
+const showChoice = mountBackendSetting(document.querySelector('.controls'), ui.engine);
+const segmenter = createSegmenter({
+  ...backendPreference(),
+  // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
+  onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
+});
 showProgress({ message: 'Starting…' });
 segmenter.ready.then(
   (info) => {
     ui.progress.hidden = true;
+    showChoice(info.choice);
     ui.engine.textContent = `${info.model.name} · ${info.backend} · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
     if (info.model.standin) {
       ui.standin.hidden = false;

@@ -16,7 +16,7 @@ export class InputError extends Error {
 }
 
 /**
- * @param {{precision?: 'q8'|'fp16'|'fp32', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ * @param {{precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
  */
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
@@ -68,10 +68,13 @@ export function createSegmenter(config = {}) {
     }
     jobs.clear();
   };
-  worker.postMessage({ type: 'init', precision: config.precision });
+  // backend: 'webgpu' | 'wasm' | undefined (automatic); webgpuFail: tests of the fallback only.
+  worker.postMessage({ type: 'init', precision: config.precision, backend: config.backend, webgpuFail: config.webgpuFail });
 
   return {
-    /** Resolves with {model, precision, backend, versions} once the model is loaded. */
+    /** Resolves with {model, precision, backend, choice: {backend, precision, file, reason}, versions}
+     *  once the model is loaded. A later switch from WebGPU to WASM comes as a progress
+     *  message with stage 'backend' and the new choice. */
     ready,
     /**
      * @param {Blob} file

@@ -1,16 +1,19 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', precision?}
+// Messages in:   {type: 'init', precision?, backend?, webgpuFail?}  (see backend-choice.js)
 //                {type: 'segment', id, file: Blob}
 //                {type: 'cancel', id}                  the caller no longer wants job id
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
+//                                                      stage 'backend': WebGPU failed, now WASM;
+//                                                      also carries choice
 //                {type: 'ready', info}
 //                {type: 'result', id, result}          result.labels and result.overlay
 //                                                      (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}         png is transferred
 //                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
+import { chooseBackend, probeWebGPU } from './backend-choice.js';
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
-import { createModelRunner } from './model-runner.js';
+import { openModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
 
@@ -30,7 +33,13 @@ self.onmessage = (event) => {
     });
     // First in the queue: one run on a blank input as soon as the model is ready, so the
     // user's first photo does not pay onnxruntime-web's first-run setup (about a second).
-    queue = queue.then(() => ready).then(({ browser }) => browser.warm_up()).catch(() => {});
+    queue = queue
+      .then(() => ready)
+      .then(async ({ browser, runner }) => {
+        if (runner.warmUp) await browser.warm_up();
+        runner.armTestFailure(); // tests of the WebGPU fallback: fail the first photo's run
+      })
+      .catch(() => {});
   } else if (message.type === 'segment') {
     queue = queue
       .then(() => segment(message))
@@ -49,29 +58,41 @@ function progress(stage, message, loaded, total) {
   post({ type: 'progress', stage, message, loaded, total });
 }
 
-async function init({ precision }) {
+async function init({ precision, backend, webgpuFail }) {
   const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
   const model = buildInfo.model;
-  precision ||= buildInfo.default_precision.wasm;
-  const file = model.precisions[precision];
-  if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  if (precision && !model.precisions[precision]) {
+    throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  }
   const base = new URL(model.path, SITE);
+  // The backend and model file for this device (backend-choice.js); only their files download.
+  const precisions = Object.keys(model.precisions); // the build's default first
+  const runtimes = buildInfo.onnxruntime_web.backends;
+  const probe = backend === 'wasm' ? { summary: { gpu: Boolean(self.navigator.gpu), adapter: null } } : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
+  const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
 
   // Python start-up and the downloads overlap. The two large downloads (model, onnxruntime's
   // WASM) report their bytes together.
   const python = startPython((text) => progress('python', text));
-  const bytes = { model: [0, model.files[file].size], runtime: [0, buildInfo.onnxruntime_web.wasm.size] };
-  const onBytes = (key) => (loaded) => {
-    bytes[key][0] = loaded;
-    const [done, total] = Object.values(bytes).reduce(([a, b], [l, t]) => [a + l, b + t], [0, 0]);
-    progress('download', 'Downloading the model and its runtime', done, total);
-  };
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
   const sha256 = hasWebCrypto ? webCryptoSha256 : async (data) => pythonSha256(await python, data);
-  const modelBytes = fetchVerified(new URL(file, base), model.files[file], onBytes('model'), sha256);
-  const ortWasm = buildInfo.onnxruntime_web.wasm;
-  const wasmBytes = fetchVerified(new URL(ortWasm.path, SITE), ortWasm, onBytes('runtime'), sha256);
+  const load = async ({ backend: name, precision: wanted }) => {
+    const file = model.precisions[wanted];
+    const runtime = runtimes[name];
+    const bytes = { model: [0, model.files[file].size], runtime: [0, runtime.binary.size] };
+    const onBytes = (key) => (loaded) => {
+      bytes[key][0] = loaded;
+      const [done, total] = Object.values(bytes).reduce(([a, b], [l, t]) => [a + l, b + t], [0, 0]);
+      progress('download', `Downloading the model (${wanted}) and its ${name === 'webgpu' ? 'WebGPU' : 'WASM'} runtime`, done, total);
+    };
+    const [modelBytes, wasmBinary] = await Promise.all([
+      fetchVerified(new URL(file, base), model.files[file], onBytes('model'), sha256),
+      fetchVerified(new URL(runtime.binary.path, SITE), runtime.binary, onBytes('runtime'), sha256),
+    ]);
+    progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
+    return { modelBytes, runtime: { module: new URL(runtime.module, SITE).href, wasmBinary, adapter: probe.adapter } };
+  };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
       fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) =>
@@ -79,19 +100,25 @@ async function init({ precision }) {
       ),
     ),
   );
-  const [py, onnx, wasm, [config, preprocessor]] = await Promise.all([python, modelBytes, wasmBytes, configs]);
-  progress('session', 'Preparing the model');
-  const runner = await createModelRunner(onnx, precision, wasm);
+  // Told when WebGPU fails later: the page says so in one line.
+  const onSwitch = (now, message) => post({ type: 'progress', stage: 'backend', message, choice: describe(now) });
+  const describe = (c) => ({ ...c, file: model.precisions[c.precision] });
+  const [py, runner, [config, preprocessor]] = await Promise.all([
+    python,
+    openModelRunner({ choice, precisions, load, onSwitch, testFail: webgpuFail }),
+    configs,
+  ]);
   const browser = py.pyimport('sceneseg.browser');
   browser.init(runner, config, preprocessor);
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
-    precision,
+    precision: runner.choice.precision,
     backend: runner.name,
+    choice: describe(runner.choice), // {backend, precision, file, reason}
     versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: buildInfo.onnxruntime_web.version },
   };
   post({ type: 'ready', info });
-  return { py, browser };
+  return { py, browser, runner };
 }
 
 let pythonHexdigest = null; // compiled once, kept for the worker's life
@@ -107,9 +134,9 @@ async function segment({ id, file }) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
   }
-  let browser;
+  let browser, runner;
   try {
-    ({ browser } = await ready);
+    ({ browser, runner } = await ready);
   } catch {
     post({ type: 'error', id, message: 'The segmentation engine failed to start.', kind: 'runtime' });
     return;
@@ -127,6 +154,9 @@ async function segment({ id, file }) {
     const start = performance.now();
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
+    // The backend that produced this result (WebGPU may have handed over to WASM mid-job).
+    result.backend = runner.name;
+    for (const [stage, ms] of Object.entries(runner.timings)) result.timings[`model.${stage}`] = ms;
     post({ type: 'result', id, result }, [result.labels.buffer, result.overlay]);
     const pngProxy = browser.labels_png();
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
