@@ -32,7 +32,8 @@ const GPU_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'];
  * @param {{backend: 'wasm'|'webgpu', precision: string}} choice
  * @param {{module: string, wasmBinary?: Uint8Array, adapter?: GPUAdapter,
  *          outputLocation?: 'cpu'|'gpu-buffer', testFail?: string}} runtime
- *     module: URL of the bundle; wasmBinary: its verified WASM binary; adapter: for WebGPU;
+ *     module: URL of the bundle; wasmBinary: its verified WASM binary (without it, the bundle
+ *     fetches its binary by URL from vendor/onnxruntime-web/); adapter: for WebGPU;
  *     testFail: 'session' makes session creation fail (tests of the fallback only)
  */
 export async function createModelRunner(modelBytes, choice, runtime) {
