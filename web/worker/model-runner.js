@@ -12,8 +12,8 @@ import { describeAdapter, fallbackChoice } from './backend-choice.js';
 
 const ORT_DIR = new URL('../vendor/onnxruntime-web/', import.meta.url).href;
 
-// Limits the WebGPU kernels use, raised to what the adapter allows (the defaults are smaller
-// than some of SegFormer's buffers on large inputs).
+// What onnxruntime-web asks for when it creates the device itself: the adapter's limits for
+// what its kernels size (buffers, workgroups), and the optional features it can use.
 const GPU_LIMITS = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
