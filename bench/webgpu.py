@@ -168,6 +168,8 @@ def bench_memory(open_app, marker: str, photo: Path, query: str, count: int) -> 
         second = values[1] if len(values) > 1 else values[0]
         print(f"| {kind} (PSS MB) | {values[0]:.0f} | {second:.0f} | {values[-1]:.0f} | "
               f"{max(values):.0f} | {values[-1] - second:+.0f} |")  # fmt: skip
+    for kind in ("renderer", "gpu-process"):
+        print(f"- {kind} after each photo (MB): " + " ".join(f"{r[kind]:.0f}" for r in rows))
     print(f"- {app.page.inner_text('#backend-choice')}")
 
 
