@@ -11,7 +11,8 @@ What goes into dist/ (everything the page loads comes from the site's own origin
     index.html, styles.css, app/, lib/, worker/   the app (web/, served as written: no bundler)
     vendor/pyodide/      Pyodide's core (npm package pyodide), the numpy and Pillow wheels,
                          the sceneseg wheel, and a pyodide-lock.json listing only those
-    vendor/onnxruntime-web/   the three onnxruntime-web files the WASM backend loads
+    vendor/onnxruntime-web/   per backend, the three onnxruntime-web files it loads (WASM;
+                         WebGPU when an fp16/fp32 file is shipped, see --backends)
     models/<id>/         the model files of the chosen precisions + manifest.json
     build-info.json      what was built: versions, model, precisions, the build's version
     sw.js                the service worker (web/sw/), with the list of files it precaches and
@@ -62,9 +63,20 @@ PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip"]
 # Pyodide packages the sceneseg wheel needs (its own dependencies come from the lock).
 PYODIDE_PACKAGES = ["numpy", "pillow"]
-# The WASM backend: the ES module API, its Emscripten glue and the SIMD+threads binary.
-ORT_WASM = "ort-wasm-simd-threaded.wasm"
-ORT_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", ORT_WASM]
+# Per backend: the ES module API, its Emscripten glue and its SIMD+threads binary. The worker
+# imports only the chosen backend's bundle and downloads only its binary. The WebGPU bundle
+# (onnxruntime's C++ WebGPU execution provider) runs on the "asyncify" build of the binary.
+ORT_BACKENDS = {
+    "wasm": ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
+    "webgpu": (
+        "ort.webgpu.min.mjs",
+        "ort-wasm-simd-threaded.asyncify.mjs",
+        "ort-wasm-simd-threaded.asyncify.wasm",
+    ),
+}
+ORT_WASM = ORT_BACKENDS["wasm"][2]
+# Model files WebGPU can run (the 8-bit file's integer ops have no WebGPU kernels).
+WEBGPU_PRECISIONS = {"fp16", "fp32"}
 MODEL_CONFIG_FILES = ["config.json", "preprocessor_config.json"]
 
 # Absolute URLs inside vendor files that a browser never requests, rewritten so that no file
@@ -74,6 +86,9 @@ VENDOR_REWRITES = {
     "pyodide.mjs": [("https://cdn.jsdelivr.net/pyodide/v${", "./cdn-disabled/v${")],
     # A link inside a console warning text; keep the words, drop the scheme.
     "ort.wasm.min.mjs": [
+        ("https://web.dev/cross-origin-isolation-guide/", "web.dev/cross-origin-isolation-guide")
+    ],
+    "ort.webgpu.min.mjs": [
         ("https://web.dev/cross-origin-isolation-guide/", "web.dev/cross-origin-isolation-guide")
     ],
 }
@@ -203,22 +218,44 @@ def add_pyodide(out: Path, mirror: Path | None) -> dict:
     }
 
 
-def add_onnxruntime_web(out: Path) -> dict:
+def add_onnxruntime_web(out: Path, backends: list[str]) -> dict:
     package = node_package("onnxruntime-web")
     target = out / "vendor" / "onnxruntime-web"
-    for name in ORT_FILES:
-        copy_vendor(package / "dist" / name, target / name)
-    # The worker downloads the WASM binary itself (byte progress, sha256 check).
-    wasm = target / ORT_WASM
+    shipped = {}
+    for backend in backends:
+        module, glue, binary = ORT_BACKENDS[backend]
+        for name in (module, glue, binary):
+            copy_vendor(package / "dist" / name, target / name)
+        # The worker downloads the binary itself (byte progress, size and sha256 check).
+        shipped[backend] = {
+            "module": f"vendor/onnxruntime-web/{module}",
+            "binary": {
+                "path": f"vendor/onnxruntime-web/{binary}",
+                "size": (target / binary).stat().st_size,
+                "sha256": sha256_file(target / binary),
+            },
+        }
     return {
         "version": json.loads((package / "package.json").read_text())["version"],
-        "files": {name: (target / name).stat().st_size for name in ORT_FILES},
-        "wasm": {
-            "path": f"vendor/onnxruntime-web/{ORT_WASM}",
-            "size": wasm.stat().st_size,
-            "sha256": sha256_file(wasm),
-        },
+        "wasm": shipped["wasm"]["binary"],  # kept for readers of the earlier layout
+        "backends": shipped,
     }
+
+
+def choose_backends(option: str, precisions: list[str]) -> list[str]:
+    """WASM always (every device has it, and it is the fallback); WebGPU when asked, or by
+    default when a file WebGPU can run (fp16, fp32) is shipped."""
+    if option == "auto":
+        return ["wasm", "webgpu"] if WEBGPU_PRECISIONS & set(precisions) else ["wasm"]
+    backends = [b.strip() for b in option.split(",") if b.strip()]
+    unknown = set(backends) - set(ORT_BACKENDS)
+    if unknown:
+        raise BuildError(f"unknown backend {', '.join(sorted(unknown))} (have: wasm, webgpu)")
+    if "wasm" not in backends:
+        raise BuildError("the WASM backend is always shipped: it is WebGPU's fallback")
+    if "webgpu" in backends and not WEBGPU_PRECISIONS & set(precisions):
+        raise BuildError("WebGPU needs the fp16 or fp32 file: add it to --precisions")
+    return backends
 
 
 def add_model(
@@ -354,10 +391,11 @@ def build(args) -> Path:
     # web/sw/ becomes sw.js at the root (add_service_worker); the rest is served as written.
     shutil.copytree(ROOT / "web", out, ignore=not_served)
     model, models = add_models(out, args, getattr(args, "command", ["python3", "build.py"]))
+    backends = choose_backends(args.backends, args.precisions)
     info = {
         "sceneseg": __import__("sceneseg").__version__,
         "pyodide": add_pyodide(out, args.pyodide_mirror),
-        "onnxruntime_web": add_onnxruntime_web(out),
+        "onnxruntime_web": add_onnxruntime_web(out, backends),
         # The default model (as before), and every model of the build under its id.
         "model": model,
         "models": models,
@@ -513,6 +551,12 @@ def main_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out", type=Path, default=ROOT / "dist", help="output folder (default: dist/)"
+    )
+    parser.add_argument(
+        "--backends",
+        default="auto",
+        help="onnxruntime-web backends to ship: wasm or wasm,webgpu; default: WebGPU too when "
+        "an fp16 or fp32 file is shipped",
     )
     parser.add_argument("--serve", action="store_true", help="serve the result on localhost")
     parser.add_argument("--serve-only", action="store_true", help="serve an existing build")

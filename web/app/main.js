@@ -1,6 +1,7 @@
 // The page: pick a photo, see it segmented. UI thread only; the work happens in the worker.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
 import { showAppStatus } from './app-status.js';
+import { backendPreference, mountBackendSetting } from './backend-setting.js';
 import { formatPercent, renderLegend } from './legend.js';
 import { decodePhoto, labelAt, showBitmap, showPhoto } from './overlay.js';
 import { setupBatch } from './batch/batch.js';
@@ -34,11 +35,13 @@ let current = null; // AbortController of the photo being segmented
 let shown = null; // the result on screen: {labels, width, height, classes}
 let downloadUrl = null;
 
-const params = new URLSearchParams(location.search);
+// Backend and model file: automatic, or as the URL / the setting say (backend-setting.js).
+const showChoice = mountBackendSetting(document.querySelector('.controls'), ui.engine);
 const segmenter = createSegmenter({
-  model: params.get('model') || undefined, // a model id of this build (README: variants)
-  precision: params.get('precision') || undefined,
-  onProgress: showProgress,
+  ...backendPreference(),
+  model: new URLSearchParams(location.search).get('model') || undefined, // a model id of this build
+  // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
+  onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
 });
 let engineReady = false;
 let lastProgress = { message: 'Starting…' }; // the start-up step, shown again under a queued photo
@@ -51,11 +54,12 @@ segmenter.ready.then(
   (info) => {
     engineReady = true;
     if (!current) ui.progress.hidden = true;
+    showChoice(info.choice);
     const threads = info.isolated
       ? `${info.threads} threads`
       : `1 thread (${'serviceWorker' in navigator ? 'more from the next visit on' : 'this host is not cross-origin isolated'})`;
     ui.engine.textContent =
-      `${info.model.name} · ${info.backend.split(' ')[0]} ${info.precision} · ${threads} · ` +
+      `${info.model.name} · ${info.choice.backend} ${info.precision} · ${threads} · ` +
       `ready in ${(performance.now() / 1000).toFixed(1)} s · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
     ui.engine.dataset.threads = String(info.threads);
     ui.engine.dataset.startup = JSON.stringify(info.startup);
@@ -148,7 +152,8 @@ async function show(file, result, photo) {
   ui.overlay.setAttribute('aria-label', `${file.name}, segmented: ${largest.join(', ')}`);
   ui.imageInfo.textContent = `${file.name} · ${width}×${height}`;
   const timings = { ...result.timings, render: renderMs };
-  const total = Object.values(timings).reduce((a, b) => a + b, 0);
+  // 'model.*' are parts of the model stage: not added again.
+  const total = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
   ui.timings.textContent =
     `${result.backend}: ` +
     Object.entries(timings)

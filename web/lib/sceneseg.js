@@ -70,7 +70,7 @@ export function exportName(photoName, kind, className) {
 }
 
 /**
- * @param {{model?: string, precision?: 'q8'|'fp16'|'fp32', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ * @param {{model?: string, precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
  */
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
@@ -99,7 +99,7 @@ export function createSegmenter(config = {}) {
         results++;
         const { timings } = message.result;
         // What the stages do not account for: messages, copies between threads.
-        const worker = Object.values(timings).reduce((a, b) => a + b, 0);
+        const worker = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
         timings.messaging = Math.max(0, performance.now() - job.started - worker);
         job.resolve({ ...message.result, labelsPng: job.png.promise });
         break;
@@ -148,7 +148,9 @@ export function createSegmenter(config = {}) {
   };
   // Served by the service worker: the app's files are local and were verified when cached.
   const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
-  worker.postMessage({ type: 'init', model: config.model, precision: config.precision, controlled });
+  // backend: 'webgpu' | 'wasm' | undefined (automatic); webgpuFail: tests of the fallback only.
+  const { model, precision, backend, webgpuFail } = config;
+  worker.postMessage({ type: 'init', model, precision, backend, webgpuFail, controlled });
 
   function cacheCall(action) {
     const id = nextId++;
@@ -166,7 +168,9 @@ export function createSegmenter(config = {}) {
   }
 
   return {
-    /** Resolves with {model, precision, backend, versions} once the model is loaded. */
+    /** Resolves with {model, precision, backend, choice: {backend, precision, file, reason}, versions}
+     *  once the model is loaded. A later switch from WebGPU to WASM comes as a progress
+     *  message with stage 'backend' and the new choice. */
     ready,
     /**
      * @param {Blob} file

@@ -1,14 +1,18 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', model?, precision?, controlled?}   model: an id of build-info's
-//                                                          models; controlled: the page is served by the
-//                                                          service worker (files local, verified)
+// Messages in:   {type: 'init', model?, precision?, backend?, webgpuFail?, controlled?}
+//                                                       model: an id of build-info's models;
+//                                                       backend, webgpuFail: backend-choice.js;
+//                                                       controlled: the page is served by the
+//                                                       service worker (files local, verified)
 //                {type: 'segment', id, file: Blob, confidence?: boolean}   accepted at any time: jobs that arrive
 //                                                       before the engine is ready wait for it
 //                {type: 'export', id, kind, options}    encode the latest result (sceneseg.exports)
 //                {type: 'cancel', id}                   the caller no longer wants job id
 //                {type: 'cache', id, action: 'list'|'clear'}   the model cache (IndexedDB)
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
+//                                                       stage 'backend' (+ choice): WebGPU
+//                                                       failed and WASM took over
 //                {type: 'ready', info}                  after the warm-up run: a photo picked now
 //                                                       gets steady-state speed
 //                {type: 'result', id, result}           result.labels and result.overlay
@@ -17,9 +21,10 @@
 //                {type: 'export', id, data, mime, ms}   data (Uint8Array) is transferred
 //                {type: 'cache', id, entries?, error?}
 //                {type: 'error', id?, message, kind}    kind: 'input' (bad file) | 'runtime'
+import { chooseBackend, probeWebGPU } from './backend-choice.js';
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { clearCachedModels, listCachedModels, loadModelFile } from './model-cache.js';
-import { createModelRunner } from './model-runner.js';
+import { openModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
 import { startPython } from './python-runtime.js';
 import { acceptFrame, segmentFrame } from './video-frames.js';
@@ -132,7 +137,7 @@ async function warmHttpCache(url, onBytes) {
   }
 }
 
-async function init({ precision, model: modelId, controlled }) {
+async function init({ precision, model: modelId, backend, webgpuFail, controlled }) {
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
   const stage = (name, since) => (startup[name] = performance.now() - since);
@@ -141,12 +146,21 @@ async function init({ precision, model: modelId, controlled }) {
   const models = buildInfo.models ?? { [buildInfo.model.id]: buildInfo.model };
   if (modelId && !models[modelId]) throw new Error(`this build has no model ${modelId} (has: ${Object.keys(models)})`);
   const model = models[modelId] ?? buildInfo.model;
-  precision ||= model.default_precision ?? buildInfo.default_precision.wasm;
-  const file = model.precisions[precision];
-  if (!file) throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  if (precision && !model.precisions[precision]) {
+    throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  }
   const base = new URL(model.path, SITE);
   const pyodideDir = new URL('vendor/pyodide/', SITE);
   const ort = buildInfo.onnxruntime_web;
+
+  // The backend and model file for this device (backend-choice.js); only their files download.
+  const precisions = Object.keys(model.precisions); // the build's default first
+  const runtimes = ort.backends;
+  const probe =
+    backend === 'wasm'
+      ? { summary: { gpu: Boolean(self.navigator.gpu), adapter: null } }
+      : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
+  const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
 
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
@@ -160,8 +174,6 @@ async function init({ precision, model: modelId, controlled }) {
   const bytes = byteProgress(controlled ? 'Loading' : 'Downloading the app and the model');
   const pythonFiles = controlled ? [] : Object.entries(buildInfo.pyodide.files ?? {});
   for (const [name, size] of pythonFiles) bytes.expect(`py:${name}`, size);
-  if (!controlled) bytes.expect('runtime', ort.wasm.size);
-  bytes.expect('model', model.files[file].size);
 
   const tPython = performance.now();
   const cached = pythonFiles.map(([name]) => [name, warmHttpCache(new URL(name, pyodideDir), bytes.track(`py:${name}`))]);
@@ -174,66 +186,88 @@ async function init({ precision, model: modelId, controlled }) {
       return py;
     }),
   );
-  const tModel = performance.now();
-  const modelFile = loadModelFile({
-    url: new URL(file, base),
-    name: `${model.id}/${file}`,
-    ...model.files[file],
-    // Every weight file of this build may be picked (?model=, ?precision=): keep those.
-    keep: Object.values(models).flatMap((m) => Object.values(m.precisions).map((f) => m.files[f].sha256)),
-    onBytes: bytes.track('model'),
-    digest: sha256,
-    download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
-  }).then((loaded) => {
-    bytes.done('model');
-    stage(loaded.source === 'cache' ? 'model_from_cache' : 'model_download', tModel);
-    return loaded;
-  });
-  // onnxruntime-web loads its WASM by URL (compiled while streaming, and from V8's code cache on
-  // later visits); without the service worker, the bytes are checked here first.
-  const runtimeChecked = controlled
-    ? Promise.resolve()
-    : fetchVerified(new URL(ort.wasm.path, SITE), ort.wasm, bytes.track('runtime'), sha256);
+
+  // What a backend needs: the model file (IndexedDB, else the network) and its onnxruntime-web
+  // runtime. onnxruntime-web loads its WASM by URL (compiled while streaming, and from V8's code
+  // cache on later visits); without the service worker, the bytes are checked here first.
+  // Called again if WebGPU fails and WASM takes over.
+  let cache = null;
+  const load = async ({ backend: name, precision: wanted }) => {
+    const file = model.precisions[wanted];
+    const runtime = runtimes[name];
+    const tModel = performance.now();
+    bytes.expect(`model:${file}`, model.files[file].size);
+    if (!controlled) bytes.expect(`runtime:${name}`, runtime.binary.size);
+    const [onnx] = await Promise.all([
+      loadModelFile({
+        url: new URL(file, base),
+        name: `${model.id}/${file}`,
+        ...model.files[file],
+        // Every weight file of this build may be picked (?model=, ?precision=): keep those.
+        keep: Object.values(models).flatMap((m) => Object.values(m.precisions).map((f) => m.files[f].sha256)),
+        onBytes: bytes.track(`model:${file}`),
+        digest: sha256,
+        download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
+      }),
+      controlled ? null : fetchVerified(new URL(runtime.binary.path, SITE), runtime.binary, bytes.track(`runtime:${name}`), sha256),
+    ]);
+    bytes.done(`model:${file}`);
+    stage(onnx.source === 'cache' ? 'model_from_cache' : 'model_download', tModel);
+    cache = { ...onnx.cache, source: onnx.source };
+    if (onnx.cache.note) progress('cache', onnx.cache.note);
+    progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
+    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter } };
+  };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
       fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) => new TextDecoder().decode(b)),
     ),
   );
-  const [onnx, , [config, preprocessor]] = await Promise.all([modelFile, runtimeChecked, configs, pythonFilesCached]);
-  if (onnx.cache.note) progress('cache', onnx.cache.note);
+  // Told when WebGPU fails later: the page says so in one line.
+  const describe = (c) => ({ ...c, file: model.precisions[c.precision] });
+  const onSwitch = (now, message) => post({ type: 'progress', stage: 'backend', message, choice: describe(now) });
 
   // The session is created while Python may still be starting: they use different threads.
-  progress('session', 'Preparing the model');
   const tSession = performance.now();
-  const runner = await createModelRunner(onnx.bytes, precision);
-  stage('session', tSession);
+  const [runner, [config, preprocessor]] = await Promise.all([
+    openModelRunner({ choice, precisions, load, onSwitch, testFail: webgpuFail }),
+    configs,
+    pythonFilesCached,
+  ]);
+  stage('model_and_session', tSession);
   const py = await python;
   const browser = py.pyimport('sceneseg.browser');
-  const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision };
+  const file = model.precisions[runner.choice.precision];
+  const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision: runner.choice.precision };
   browser.init(runner, config, preprocessor, JSON.stringify(modelInfo));
 
   // onnxruntime-web sets up kernels and memory on its first run (about a second): do it now, so
-  // that "ready" means a photo picked at this moment gets steady-state speed.
-  progress('warmup', 'Warming up the model');
-  const tWarm = performance.now();
-  await browser.warm_up();
-  stage('warmup', tWarm);
+  // that "ready" means a photo picked at this moment gets steady-state speed. (Not on a software
+  // GPU adapter, forced by the visitor: there a run takes minutes.)
+  if (runner.warmUp !== false) {
+    progress('warmup', 'Warming up the model');
+    const tWarm = performance.now();
+    await browser.warm_up();
+    stage('warmup', tWarm);
+  }
+  runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
   stage('total', t0);
 
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
-    precision,
+    precision: runner.choice.precision,
     file,
     backend: runner.name,
-    threads: runner.threads,
+    choice: describe(runner.choice), // {backend, precision, file, reason}
+    threads: runner.threads ?? 0,
     isolated: self.crossOriginIsolated,
     version: buildInfo.version,
-    cache: { ...onnx.cache, source: onnx.source },
+    cache,
     startup,
     versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: ort.version },
   };
   post({ type: 'ready', info });
-  return { py, browser };
+  return { py, browser, runner };
 }
 
 async function cacheRequest({ id, action }) {
@@ -257,9 +291,9 @@ async function segment({ id, file, confidence = false }, received) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
     return;
   }
-  let browser;
+  let browser, runner;
   try {
-    ({ browser } = await ready); // a photo picked during start-up waits here
+    ({ browser, runner } = await ready); // a photo picked during start-up waits here
   } catch {
     post({ type: 'error', id, message: 'The segmentation engine failed to start.', kind: 'runtime' });
     return;
@@ -280,6 +314,10 @@ async function segment({ id, file, confidence = false }, received) {
     const start = performance.now();
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
+    // The backend that produced this result (WebGPU may have handed over to WASM mid-job);
+    // 'model.*' entries are parts of the model stage (not added to the total).
+    result.backend = runner.name;
+    for (const [name, ms] of Object.entries(runner.timings)) result.timings[`model.${name}`] = ms;
     result.timings = { queued, ...result.timings };
     const transfer = [result.labels.buffer, result.overlay];
     if (result.confidence) transfer.push(result.confidence.buffer);
