@@ -372,7 +372,19 @@ def add_service_worker(out: Path, info: dict) -> str:
     (out / "build-info.json").write_text(json.dumps(info, indent=1))
     path = out / "build-info.json"
     files["build-info.json"] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
-    precache = {"version": version, "files": dict(sorted(files.items()))}
+    # The runtimes of backends other than WASM are cached on first use, not up front: only
+    # visitors whose device picks WebGPU ever download its 27 MB.
+    lazy = {
+        f"vendor/onnxruntime-web/{name}"
+        for backend in info["onnxruntime_web"].get("backends", {})
+        if backend != "wasm"
+        for name in ORT_BACKENDS[backend]
+    }
+    precache = {
+        "version": version,
+        "files": {k: v for k, v in sorted(files.items()) if k not in lazy},
+        "lazy": {k: v for k, v in sorted(files.items()) if k in lazy},
+    }
     source = SERVICE_WORKER_SOURCE.read_text(encoding="utf-8")
     (out / "sw.js").write_text(
         f"// Written by build.py: the files of build {version}.\n"

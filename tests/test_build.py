@@ -14,9 +14,11 @@ def test_vendor_files_are_exactly_what_runs(built_site):
     ort = sorted(p.name for p in (built_site / "vendor" / "onnxruntime-web").iterdir())
     # WASM, and WebGPU (the site ships fp32, which WebGPU can run): bundle, glue, binary each.
     assert ort == sorted(
-        ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
-        + ["ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs"]
-        + ["ort-wasm-simd-threaded.asyncify.wasm"]
+        [
+            *["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"],
+            *["ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs"],
+            "ort-wasm-simd-threaded.asyncify.wasm",
+        ]
     )
     pyodide_files = {p.name for p in (built_site / "vendor" / "pyodide").iterdir()}
     lock = json.loads((built_site / "vendor" / "pyodide" / "pyodide-lock.json").read_text())

@@ -3,8 +3,10 @@
 // the headers themselves.
 //
 // build.py writes this file to the site's root as sw.js (a service worker controls the folder its
-// script is in) and prepends `self.PRECACHE = {version, files: {path: {size, sha256}}}`: every
-// file of the build but the model weights, whose one home is IndexedDB (web/worker/model-cache.js).
+// script is in) and prepends `self.PRECACHE = {version, files, lazy}` ({path: {size, sha256}}):
+// `files` is every file of the build but the model weights, whose one home is IndexedDB
+// (web/worker/model-cache.js), and but `lazy`, the runtimes of optional backends (WebGPU), which
+// are cached when a visitor's device first uses them.
 //
 //   install   fetch every file of this build, check its size and sha256, store it in this
 //             version's cache. A file that does not match (a deploy half done, a stale HTTP cache
@@ -14,10 +16,11 @@
 //             web/app/app-status.js, and posts {type: 'activate-update'}): open tabs never get
 //             a mix of old and new files.
 //   activate  other versions' caches are deleted.
-//   fetch     same-origin GETs come from this version's cache (navigations get index.html),
-//             anything else from the network; every response carries COOP/COEP/CORP.
+//   fetch     same-origin GETs come from this version's cache (navigations get index.html); a
+//             lazy file is fetched, checked and cached on first use; anything else comes from
+//             the network. Every response carries COOP/COEP/CORP.
 
-const { version, files } = self.PRECACHE;
+const { version, files, lazy = {} } = self.PRECACHE;
 const CACHE = `sceneseg-${version}`;
 const SCOPE = self.registration.scope;
 const ISOLATION = {
@@ -55,6 +58,13 @@ async function respond(request) {
   if (request.mode === 'navigate' && key.endsWith('/')) key += 'index.html';
   const hit = await cache.match(key);
   if (hit) return hit;
+  const path = key.slice(SCOPE.length);
+  if (path in lazy) {
+    const response = await fetchChecked(path, lazy[path], 'default');
+    if (!response) throw new Error(`sw: ${path} does not match build ${version}`);
+    await cache.put(key, response.clone());
+    return response;
+  }
   // Not part of the build's files (model weights, or a path that does not exist): the network.
   const response = await fetch(request);
   return withHeaders(response, response.headers);
@@ -71,7 +81,8 @@ async function precache() {
       const path = paths[next++];
       const key = new URL(path, SCOPE).href;
       if (await cache.match(key)) continue; // an interrupted install, resumed
-      const response = (await fetchChecked(path, 'default')) ?? (await fetchChecked(path, 'reload'));
+      const expected = files[path];
+      const response = (await fetchChecked(path, expected, 'default')) ?? (await fetchChecked(path, expected, 'reload'));
       if (!response) throw new Error(`sw: ${path} does not match build ${version}`);
       await cache.put(key, response);
     }
@@ -80,11 +91,10 @@ async function precache() {
 }
 
 /** The file as this build lists it, ready to cache, or null if the server sent other bytes. */
-async function fetchChecked(path, cacheMode) {
+async function fetchChecked(path, expected, cacheMode) {
   const response = await fetch(new URL(path, SCOPE), { cache: cacheMode });
   if (!response.ok) return null;
   const body = await response.arrayBuffer();
-  const expected = files[path];
   if (body.byteLength !== expected.size || (await sha256(body)) !== expected.sha256) return null;
   const type = response.headers.get('Content-Type');
   return withHeaders(new Response(body), type ? { 'Content-Type': type } : {});
