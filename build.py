@@ -141,7 +141,7 @@ py.FS.mount(py.FS.filesystems.NODEFS, { root: wheelDir }, '/wheels');
 await py.runPythonAsync(readFileSync(0, 'utf-8'));
 """
 
-PRECOMPILE_PY = r'''
+PRECOMPILE_PY = r"""
 import base64, hashlib, importlib.util, sys, sysconfig, zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
 
@@ -186,7 +186,7 @@ def precompile(path):
 assert sys.version_info[:2] == (3, 12), sys.version
 for name in sys.argv[1:]:
     precompile(f"/wheels/{name}")
-'''
+"""
 
 
 def precompile_wheels(pyodide_dir: Path, wheel_dir: Path, names: list[str]) -> None:
@@ -200,8 +200,15 @@ def precompile_wheels(pyodide_dir: Path, wheel_dir: Path, names: list[str]) -> N
         raise BuildError("Node.js is needed to precompile the wheels (runs Pyodide)")
     log(f"precompiling {', '.join(names)} to bytecode (in Pyodide)")
     subprocess.run(
-        ["node", "--input-type=module", "-e", PRECOMPILE_JS, str(pyodide_dir), str(wheel_dir)]
-        + names,
+        [
+            "node",
+            "--input-type=module",
+            "-e",
+            PRECOMPILE_JS,
+            str(pyodide_dir),
+            str(wheel_dir),
+            *names,
+        ],
         input=PRECOMPILE_PY,
         text=True,
         check=True,
