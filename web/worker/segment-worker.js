@@ -1,6 +1,6 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', precision?}
+// Messages in:   {type: 'init', precision?, snapshot?}   snapshot: false = no Python snapshot
 //                {type: 'segment', id, file: Blob}
 //                {type: 'cancel', id}                  the caller no longer wants job id
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
@@ -12,7 +12,7 @@
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { createModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
-import { startPython } from './python-runtime.js';
+import { pythonStart, saveSnapshotWhenIdle, startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
 let ready = null; // Promise<{py, browser}>
@@ -31,6 +31,8 @@ self.onmessage = (event) => {
     // First in the queue: one run on a blank input as soon as the model is ready, so the
     // user's first photo does not pay onnxruntime-web's first-run setup (about a second).
     queue = queue.then(() => ready).then(({ browser }) => browser.warm_up()).catch(() => {});
+    // Then, outside the queue (photos do not wait for it), store Python's start-up snapshot.
+    queue.then(saveSnapshotWhenIdle);
   } else if (message.type === 'segment') {
     queue = queue
       .then(() => segment(message))
@@ -49,8 +51,9 @@ function progress(stage, message, loaded, total) {
   post({ type: 'progress', stage, message, loaded, total });
 }
 
-async function init({ precision }) {
-  const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
+async function init({ precision, snapshot }) {
+  const buildInfoText = await (await fetch(new URL('build-info.json', SITE))).text();
+  const buildInfo = JSON.parse(buildInfoText);
   const model = buildInfo.model;
   precision ||= buildInfo.default_precision.wasm;
   const file = model.precisions[precision];
@@ -59,7 +62,7 @@ async function init({ precision }) {
 
   // Python start-up and the downloads overlap. The two large downloads (model, onnxruntime's
   // WASM) report their bytes together.
-  const python = startPython((text) => progress('python', text));
+  const python = startPython((text) => progress('python', text), { cacheKey: buildInfoText, snapshot: snapshot !== false });
   const bytes = { model: [0, model.files[file].size], runtime: [0, buildInfo.onnxruntime_web.wasm.size] };
   const onBytes = (key) => (loaded) => {
     bytes[key][0] = loaded;
@@ -88,6 +91,7 @@ async function init({ precision }) {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
     precision,
     backend: runner.name,
+    python: { ...pythonStart },
     versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: buildInfo.onnxruntime_web.version },
   };
   post({ type: 'ready', info });
