@@ -42,7 +42,7 @@ def _sceneseg_reseed(words):
 _sceneseg_reseed
 `;
 
-/** How the latest start went: {mode: 'snapshot'|'normal', ms, fallback?: reason}. */
+/** How the latest start went: {mode: 'snapshot'|'normal', ms, steps?: {...ms}, fallback?: reason}. */
 export const pythonStart = { mode: null, ms: null };
 let captured = null; // a snapshot made during this start, waiting for saveSnapshotWhenIdle
 
@@ -64,8 +64,10 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
       const stored = await snapshots.readSnapshot(key);
       if (stored) {
         onStep('Restoring Python');
+        const restoring = performance.now();
         const pyodide = await restore(stored);
-        Object.assign(pythonStart, { mode: 'snapshot', ms: performance.now() - start });
+        const ms = performance.now() - start;
+        Object.assign(pythonStart, { mode: 'snapshot', ms, steps: { ...stored.timings, restore: performance.now() - restoring } });
         return pyodide;
       }
     } catch (error) {

@@ -188,13 +188,17 @@ export async function storeSnapshot(pyodide, captured, cacheKey) {
 
 /** The stored snapshot for cacheKey, decompressed and checked, or null if there is none. */
 export async function readSnapshot(cacheKey) {
+  const start = performance.now();
   const entry = await idb('readonly', (store) => store.get(ENTRY));
   if (!entry) return null;
   if (entry.key !== cacheKey) {
     await deleteSnapshot(); // from an older build: never usable again
     return null;
   }
-  return unpack(await gunzip(entry.data));
+  const read = performance.now();
+  const snapshot = unpack(await gunzip(entry.data));
+  snapshot.timings = { read: read - start, decompress: performance.now() - read };
+  return snapshot;
 }
 
 export async function deleteSnapshot() {
