@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -56,16 +57,32 @@ DAMAGE = """async () => new Promise((resolve, reject) => {
   const open = indexedDB.open('sceneseg-python');
   open.onsuccess = () => {
     const db = open.result;
-    const store = db.transaction('snapshots', 'readwrite').objectStore('snapshots');
+    const tx = db.transaction('snapshots', 'readwrite');
+    const store = tx.objectStore('snapshots');
     const get = store.get('python');
+    let damaged;
     get.onsuccess = () => {
       const entry = get.result;
       const middle = entry.data.length >> 1;
       for (let i = middle; i < middle + 64; i++) entry.data[i] ^= 0xff;
-      store.put(entry, 'python').onsuccess = () => { db.close(); resolve(); };
+      damaged = Array.from(entry.data.subarray(middle, middle + 64));
+      store.put(entry, 'python');
     };
+    tx.oncomplete = () => { db.close(); resolve(damaged); };  // committed, not just queued
   };
   open.onerror = () => reject(open.error);
+})"""
+
+
+READ_MIDDLE = """async () => new Promise((resolve) => {
+  indexedDB.open('sceneseg-python').onsuccess = ({ target: { result: db } }) => {
+    db.transaction('snapshots').objectStore('snapshots').get('python').onsuccess = ({ target }) => {
+      const data = target.result.data;
+      const middle = data.length >> 1;
+      db.close();
+      resolve(Array.from(data.subarray(middle, middle + 64)));
+    };
+  };
 })"""
 
 
@@ -185,10 +202,12 @@ def labels_of(app, tmp_path, name):
 
 
 def wait_for_snapshot(page, timeout_s=180):
-    page.wait_for_function(
-        f"({STORED})().then((e) => e !== null)", timeout=timeout_s * 1000, polling=500
-    )
-    return page.evaluate(STORED)
+    """The stored snapshot entry, once the worker has stored one (it does so after ready)."""
+    deadline = time.monotonic() + timeout_s
+    while (entry := page.evaluate(STORED)) is None:
+        assert time.monotonic() < deadline, "no snapshot stored"
+        time.sleep(0.5)
+    return entry
 
 
 @pytest.mark.browser
@@ -212,7 +231,8 @@ def test_a_damaged_snapshot_means_a_normal_start_and_the_same_labels(visitor, tm
     if first is None:
         pytest.skip("needs test_a_return_visit_restores_python_from_the_snapshot first")
     page = visitor.context().pages[0]
-    page.evaluate(DAMAGE)
+    damaged = page.evaluate(DAMAGE)
+    assert page.evaluate(READ_MIDDLE) == damaged
     app, start = visitor()
     assert start["mode"] == "normal"
     assert start["fallback"]  # the reason, e.g. a gzip CRC error
