@@ -6,11 +6,15 @@
     snapshot    the same, Python restored from the memory snapshot in IndexedDB
 
     .venv/bin/python bench/python_startup.py [--site dist] [--rounds 5] [--json out.json]
+                                             [--no-browser] [--no-node]
 
-Each way has its own origin (own server, own browser context: own HTTP cache and IndexedDB)
-in one headless Chromium; every round reloads each once, in turn. Reported: the worker's own
-Python start time (loadPyodide .. sceneseg.browser imported) and navigation -> ready, medians,
-with ratios to "before". Timings on a loaded machine are noise: compare the ratios.
+1. Pyodide under Node (bench/python_startup.mjs, the worker's own code paths, a fresh process
+   per start): wall and CPU time of each way. CPU time barely moves with the machine's load.
+2. The app in headless Chromium: each way has its own origin (own server, own browser
+   context: own HTTP cache and IndexedDB); every round reloads each once, in turn. Reported:
+   the worker's own Python start time (loadPyodide .. sceneseg.browser imported) and
+   navigation -> ready, medians, with ratios to "before".
+Timings on a loaded machine are noise: compare the ratios.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,16 +96,60 @@ def visit(page, url: str, timeout_s: float = 300) -> dict:
     return start
 
 
+def node_start(way: str, wheels: Path, snapshot: Path) -> dict:
+    script = ROOT / "bench" / "python_startup.mjs"
+    run = subprocess.run(
+        ["node", str(script), way, str(wheels), str(snapshot)], capture_output=True, text=True
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{way}: {run.stderr[-2000:]}")
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def bench_node(before: Path, site: Path, rounds: int, tmp: Path) -> dict:
+    wheels = {"before": before / "vendor" / "pyodide", "pyc": site / "vendor" / "pyodide"}
+    snapshot = tmp / "snapshot.gz"
+    node_start("make", wheels["pyc"], snapshot)
+    samples = {"before": [], "pyc": [], "snapshot": []}
+    for _ in range(rounds):
+        samples["before"].append(node_start("normal", wheels["before"], snapshot))
+        samples["pyc"].append(node_start("normal", wheels["pyc"], snapshot))
+        samples["snapshot"].append(node_start("restore", wheels["pyc"], snapshot))
+    print(f"\nPyodide under Node, Python start, medians of {rounds}, alternating")
+    print("| way | wall (ms) | ratio | CPU (ms) | ratio |")
+    print("|---|---|---|---|---|")
+    base = {k: statistics.median(s[k] for s in samples["before"]) for k in ("wall", "cpu")}
+    for name, runs in samples.items():
+        wall, cpu = (statistics.median(s[k] for s in runs) for k in ("wall", "cpu"))
+        ratios = f"{wall / base['wall']:.2f} | {cpu:.0f} | {cpu / base['cpu']:.2f}"
+        print(f"| {name} | {wall:.0f} | {ratios} |")
+    return samples
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=ROOT / "dist")
     parser.add_argument("--mirror", type=Path, default=PYODIDE_MIRROR, help="Pyodide's wheels")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-node", action="store_true")
+    parser.add_argument("--no-browser", action="store_true")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
         before = source_wheel_site(args.site.resolve(), Path(tmp), args.mirror)
+        if not args.no_node:
+            results["node"] = bench_node(before, args.site.resolve(), args.rounds, Path(tmp))
+        if not args.no_browser:
+            results["browser"] = bench_browser(before, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def bench_browser(before: Path, args) -> dict:
+    with sync_playwright() as playwright:
         ways = {"before": (before, True), "pyc": (args.site, True), "snapshot": (args.site, False)}
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         servers, pages = [], {}
@@ -136,7 +185,7 @@ def main() -> int:
     def median(name, key):
         return statistics.median(s[key] for s in samples[name])
 
-    print(f"\nReturn visit (reload), medians of {args.rounds}, alternating; loaded machine: ratios")
+    print(f"\nThe app, return visit (reload), medians of {args.rounds}, alternating")
     print("| way | Python start (ms) | ratio | navigation -> ready (ms) | ratio |")
     print("|---|---|---|---|---|")
     for name in ways:
@@ -149,9 +198,7 @@ def main() -> int:
     if steps and steps[0]:
         parts = ", ".join(f"{k} {statistics.median(s[k] for s in steps):.0f}" for k in steps[0])
         print(f"\nsnapshot restore, median ms: {parts}")
-    if args.json:
-        args.json.write_text(json.dumps(samples, indent=1))
-    return 0
+    return samples
 
 
 if __name__ == "__main__":
