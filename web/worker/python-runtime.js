@@ -60,8 +60,11 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
   if (usable) {
     try {
       // The lock names every wheel's sha256: a snapshot never outlives the Python code in it.
+      // Pyodide's core script loads while the snapshot is read (loadPyodide then skips it).
+      const script = import(`${PYODIDE_DIR}pyodide.asm.js`);
       key = `${cacheKey}\n${await (await fetch(`${PYODIDE_DIR}pyodide-lock.json`)).text()}`;
       const stored = await snapshots.readSnapshot(key);
+      await script;
       if (stored) {
         onStep('Restoring Python');
         const restoring = performance.now();
