@@ -220,6 +220,7 @@ export async function loadFromSnapshot(loadPyodide, options, snapshot) {
       return WebAssembly.compile(bytes);
     }),
   );
+  compiled.catch(() => {}); // a failure surfaces where it is awaited (or loadPyodide's own)
   // Pyodide's core script defines globalThis._createPyodideModule; wrapping it is the one way
   // in between "heap restored" and "Python runs" (finalizeBootstrap).
   if (typeof globalThis._createPyodideModule !== 'function') await import(`${options.indexURL}pyodide.asm.js`);
