@@ -40,6 +40,7 @@ const showChoice = mountBackendSetting(document.querySelector('.controls'), ui.e
 const segmenter = createSegmenter({
   ...backendPreference(),
   model: new URLSearchParams(location.search).get('model') || undefined, // a model id of this build
+  snapshot: new URLSearchParams(location.search).get('snapshot') !== '0', // ?snapshot=0: fresh Python
   // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
   onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
 });

@@ -70,7 +70,7 @@ export function exportName(photoName, kind, className) {
 }
 
 /**
- * @param {{model?: string, precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ * @param {{model?: string, snapshot?: boolean, precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
  */
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
@@ -149,8 +149,9 @@ export function createSegmenter(config = {}) {
   // Served by the service worker: the app's files are local and were verified when cached.
   const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
   // backend: 'webgpu' | 'wasm' | undefined (automatic); webgpuFail: tests of the fallback only.
-  const { model, precision, backend, webgpuFail } = config;
-  worker.postMessage({ type: 'init', model, precision, backend, webgpuFail, controlled });
+  // snapshot: false starts Python afresh instead of from its stored snapshot.
+  const { model, precision, backend, webgpuFail, snapshot } = config;
+  worker.postMessage({ type: 'init', model, precision, backend, webgpuFail, controlled, snapshot });
 
   function cacheCall(action) {
     const id = nextId++;

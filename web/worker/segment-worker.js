@@ -1,6 +1,6 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
-// Messages in:   {type: 'init', model?, precision?, backend?, webgpuFail?, controlled?}
+// Messages in:   {type: 'init', model?, precision?, backend?, webgpuFail?, controlled?, snapshot?}
 //                                                       model: an id of build-info's models;
 //                                                       backend, webgpuFail: backend-choice.js;
 //                                                       controlled: the page is served by the
@@ -26,7 +26,7 @@ import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.j
 import { clearCachedModels, listCachedModels, loadModelFile } from './model-cache.js';
 import { openModelRunner } from './model-runner.js';
 import { overlayBitmap } from './overlay-image.js';
-import { startPython } from './python-runtime.js';
+import { pythonStart, saveSnapshotWhenIdle, startPython } from './python-runtime.js';
 import { acceptFrame, segmentFrame } from './video-frames.js';
 import { batchMessage } from './batch-zip.js';
 
@@ -43,6 +43,9 @@ self.onmessage = (event) => {
       post({ type: 'error', message: `Could not start: ${error.message}`, kind: 'runtime' });
       throw error;
     });
+    // Once ready, outside the job queue, store Python's start-up snapshot for the next visit
+    // (python-snapshot.js).
+    ready.then(saveSnapshotWhenIdle, () => {});
   } else if (message.type === 'segment') {
     const received = performance.now();
     queue = queue
@@ -137,12 +140,14 @@ async function warmHttpCache(url, onBytes) {
   }
 }
 
-async function init({ precision, model: modelId, backend, webgpuFail, controlled }) {
+async function init({ precision, model: modelId, backend, webgpuFail, controlled, snapshot }) {
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
   const stage = (name, since) => (startup[name] = performance.now() - since);
 
-  const buildInfo = await (await fetch(new URL('build-info.json', SITE))).json();
+  // Its text keys Python's start-up snapshot: any change to the build invalidates it.
+  const buildInfoText = await (await fetch(new URL('build-info.json', SITE))).text();
+  const buildInfo = JSON.parse(buildInfoText);
   const models = buildInfo.models ?? { [buildInfo.model.id]: buildInfo.model };
   if (modelId && !models[modelId]) throw new Error(`this build has no model ${modelId} (has: ${Object.keys(models)})`);
   const model = models[modelId] ?? buildInfo.model;
@@ -181,7 +186,7 @@ async function init({ precision, model: modelId, backend, webgpuFail, controlled
   const pythonCore = Promise.all(cached.filter(([name]) => !name.endsWith('.whl')).map(([, p]) => p));
   const pythonFilesCached = Promise.all([pythonCore, ...cached.map(([, p]) => p)]);
   python = pythonCore.then(() =>
-    startPython((text) => progress('python', text)).then((py) => {
+    startPython((text) => progress('python', text), { cacheKey: buildInfoText, snapshot: snapshot !== false }).then((py) => {
       stage('python', tPython);
       return py;
     }),
@@ -264,6 +269,7 @@ async function init({ precision, model: modelId, backend, webgpuFail, controlled
     version: buildInfo.version,
     cache,
     startup,
+    python: { ...pythonStart }, // {mode: 'snapshot'|'normal', ms, steps, fallback?}
     versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: ort.version },
   };
   post({ type: 'ready', info });

@@ -1,0 +1,266 @@
+"""Python's start-up in the app: wheels with bytecode compiled by Pyodide's own Python, and the
+memory snapshot that brings Python back on a return visit (web/worker/python-snapshot.js).
+
+The browser tests follow one visitor through a persistent profile: a first visit (normal
+start; the snapshot is stored), a browser relaunch (restored from it), a damaged snapshot
+(normal start again) and a new build (the old snapshot ignored). Each visit's label map is
+read back through the page's own download and must equal the first visit's, byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, PYODIDE_MIRROR, ROOT, AppPage, run_in_pyodide
+from sceneseg.manifest import sha256_file
+
+PHOTO = next(p for p in PHOTOS if p.name == "ADE_val_00000003.jpg")  # 400 x 300: quick
+
+# Records the worker's 'ready' info (it says how Python started) before the app's scripts run.
+RECORD_READY = """
+(() => {
+  const Native = window.Worker;
+  window.__pythonStarts = [];
+  window.Worker = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', ({ data }) => {
+        if (data.type === 'ready') window.__pythonStarts.push(data.info.python);
+      });
+    }
+  };
+})();
+"""
+# The stored snapshot entry as the test sees it: null or {key, size}.
+STORED = """async () => new Promise((resolve) => {
+  const open = indexedDB.open('sceneseg-python');
+  open.onupgradeneeded = () => open.transaction.abort();
+  open.onerror = () => resolve(null);
+  open.onsuccess = () => {
+    const db = open.result;
+    const get = db.transaction('snapshots').objectStore('snapshots').get('python');
+    get.onsuccess = () => {
+      db.close();
+      resolve(get.result ? { key: get.result.key, size: get.result.data.byteLength } : null);
+    };
+  };
+})"""
+# Flip 64 bytes in the middle of the stored (gzip'd) snapshot.
+DAMAGE = """async () => new Promise((resolve, reject) => {
+  const open = indexedDB.open('sceneseg-python');
+  open.onsuccess = () => {
+    const db = open.result;
+    const tx = db.transaction('snapshots', 'readwrite');
+    const store = tx.objectStore('snapshots');
+    const get = store.get('python');
+    let damaged;
+    get.onsuccess = () => {
+      const entry = get.result;
+      const middle = entry.data.length >> 1;
+      for (let i = middle; i < middle + 64; i++) entry.data[i] ^= 0xff;
+      damaged = Array.from(entry.data.subarray(middle, middle + 64));
+      store.put(entry, 'python');
+    };
+    tx.oncomplete = () => { db.close(); resolve(damaged); };  // committed, not just queued
+  };
+  open.onerror = () => reject(open.error);
+})"""
+
+
+READ_MIDDLE = """async () => new Promise((resolve) => {
+  indexedDB.open('sceneseg-python').onsuccess = ({ target: { result: db } }) => {
+    db.transaction('snapshots').objectStore('snapshots').get('python').onsuccess = ({ target }) => {
+      const data = target.result.data;
+      const middle = data.length >> 1;
+      db.close();
+      resolve(Array.from(data.subarray(middle, middle + 64)));
+    };
+  };
+})"""
+
+
+def shipped_wheels(site):
+    lock = json.loads((site / "vendor" / "pyodide" / "pyodide-lock.json").read_text())
+    return {
+        name: site / "vendor" / "pyodide" / e["file_name"] for name, e in lock["packages"].items()
+    }
+
+
+def test_shipped_wheels_hold_bytecode_for_pyodides_python(built_site):
+    lock = json.loads((built_site / "vendor" / "pyodide" / "pyodide-lock.json").read_text())
+    official = json.loads((ROOT / "node_modules" / "pyodide" / "pyodide-lock.json").read_text())
+    for name, path in shipped_wheels(built_site).items():
+        assert sha256_file(path) == lock["packages"][name]["sha256"]
+        if name != "sceneseg":
+            assert sha256_file(PYODIDE_MIRROR / path.name) == official["packages"][name]["sha256"]
+    # Inside Pyodide: every module of the official wheels (and of py/sceneseg) is shipped as a
+    # .pyc with this Python's magic number, made from exactly that source (its hash inside).
+    report = run_in_pyodide(
+        """
+import importlib.util, json, marshal, sys, zipfile
+from pathlib import Path
+shipped, originals = sys.argv[1], sys.argv[2:]
+out = {"version": list(sys.version_info), "wheels": {}}
+for path in sorted(Path("/host" + shipped).glob("*.whl")):
+    wheel = zipfile.ZipFile(path)
+    names = wheel.namelist()
+    sources = {}
+    original = [o for o in originals if Path(o).name == path.name]
+    if original:
+        with zipfile.ZipFile("/host" + original[0]) as source_wheel:
+            for info in source_wheel.infolist():
+                if info.filename.endswith(".py"):
+                    sources[info.filename] = source_wheel.read(info)
+    else:  # sceneseg: its sources are py/sceneseg
+        for py in Path("/host" + originals[-1]).rglob("*.py"):
+            sources["sceneseg/" + str(py.relative_to("/host" + originals[-1]))] = py.read_bytes()
+    bad = []
+    for name, source in sources.items():
+        data = wheel.read(name + "c")
+        ok = data[:4] == importlib.util.MAGIC_NUMBER and int.from_bytes(data[4:8], "little") == 1
+        ok = ok and data[8:16] == importlib.util.source_hash(source)
+        marshal.loads(data[16:])
+        if not ok:
+            bad.append(name)
+    record = wheel.read(next(n for n in names if n.endswith(".dist-info/RECORD"))).decode()
+    out["wheels"][path.name] = {
+        "modules": len(sources),
+        "bad": bad,
+        "py_left": [n for n in names if n.endswith(".py")],
+        "unrecorded": sorted(set(names) - {row.split(",")[0] for row in record.splitlines()}),
+    }
+print(json.dumps(out))
+""",
+        str(built_site / "vendor" / "pyodide"),
+        *[
+            str(PYODIDE_MIRROR / p.name)
+            for n, p in shipped_wheels(built_site).items()
+            if n != "sceneseg"
+        ],
+        str(ROOT / "py" / "sceneseg"),
+    )
+    result = json.loads(report.strip().splitlines()[-1])
+    assert len(result["wheels"]) == 3
+    for name, wheel in result["wheels"].items():
+        assert wheel["modules"] > 10, name
+        assert wheel == {"modules": wheel["modules"], "bad": [], "py_left": [], "unrecorded": []}, (
+            name
+        )
+    assert result["version"][:2] == [3, 12]
+
+
+def test_precompiling_is_deterministic(built_site, tmp_path):
+    import build
+
+    original = PYODIDE_MIRROR / shipped_wheels(built_site)["pillow"].name
+    copy = tmp_path / original.name
+    shutil.copyfile(original, copy)
+    build.precompile_wheels(ROOT / "node_modules" / "pyodide", tmp_path, [copy.name])
+    assert copy.read_bytes() == shipped_wheels(built_site)["pillow"].read_bytes()
+
+
+@pytest.fixture(scope="module")
+def visitor(playwright, site_url, tmp_path_factory):
+    """One visitor with a persistent profile; visit() (re)launches the browser when asked."""
+    profile = tmp_path_factory.mktemp("profile")
+    state = {"context": None}
+
+    def launch():
+        if state["context"]:
+            state["context"].close()
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, accept_downloads=True
+        )
+        context.add_init_script(RECORD_READY)
+        state["context"] = context
+        return context
+
+    def visit(relaunch=False):
+        context = launch() if relaunch or not state["context"] else state["context"]
+        page = context.pages[0] if context.pages else context.new_page()
+        app = AppPage(page, site_url)
+        (start,) = page.evaluate("window.__pythonStarts")
+        return app, start
+
+    visit.context = lambda: state["context"]
+    yield visit
+    if state["context"]:
+        state["context"].close()
+
+
+def labels_of(app, tmp_path, name):
+    app.upload(PHOTO)
+    png = app.download_labels(tmp_path / f"{name}.png").read_bytes()
+    return np.asarray(Image.open(io.BytesIO(png)))
+
+
+def wait_for_snapshot(page, timeout_s=180):
+    """The stored snapshot entry, once the worker has stored one (it does so after ready)."""
+    deadline = time.monotonic() + timeout_s
+    while (entry := page.evaluate(STORED)) is None:
+        assert time.monotonic() < deadline, "no snapshot stored"
+        time.sleep(0.5)
+    return entry
+
+
+@pytest.mark.browser
+def test_a_return_visit_restores_python_from_the_snapshot(visitor, tmp_path):
+    app, start = visitor(relaunch=True)  # a fresh profile: first visit
+    assert start["mode"] == "normal" and not start.get("fallback")
+    first = labels_of(app, tmp_path, "first")
+    stored = wait_for_snapshot(app.page)
+    assert stored["size"] > 1_000_000
+
+    app, start = visitor(relaunch=True)  # the browser closed and opened again
+    assert start["mode"] == "snapshot", start
+    assert not app.errors
+    assert np.array_equal(labels_of(app, tmp_path, "restored"), first)
+    visitor.first_labels = first
+
+
+@pytest.mark.browser
+def test_a_damaged_snapshot_means_a_normal_start_and_the_same_labels(visitor, tmp_path):
+    first = getattr(visitor, "first_labels", None)
+    if first is None:
+        pytest.skip("needs test_a_return_visit_restores_python_from_the_snapshot first")
+    page = visitor.context().pages[0]
+    damaged = page.evaluate(DAMAGE)
+    assert page.evaluate(READ_MIDDLE) == damaged
+    app, start = visitor()
+    assert start["mode"] == "normal"
+    assert start["fallback"]  # the reason, e.g. a gzip CRC error
+    assert np.array_equal(labels_of(app, tmp_path, "after-damage"), first)
+    # A fresh snapshot replaces the damaged one, and the next visit uses it.
+    wait_for_snapshot(app.page)
+    app, start = visitor()
+    assert start["mode"] == "snapshot", start
+    assert np.array_equal(labels_of(app, tmp_path, "restored-again"), first)
+
+
+@pytest.mark.browser
+def test_a_new_build_ignores_the_old_snapshot(visitor, tmp_path):
+    if getattr(visitor, "first_labels", None) is None:
+        pytest.skip("needs test_a_return_visit_restores_python_from_the_snapshot first")
+    context = visitor.context()
+    old = wait_for_snapshot(context.pages[0])
+
+    def new_build(route):  # the same site with a different build-info.json
+        response = route.fetch()
+        route.fulfill(response=response, body=response.text() + "\n")
+
+    context.route("**/build-info.json", new_build)
+    try:
+        app, start = visitor()
+        assert start["mode"] == "normal" and not start.get("fallback")
+        new = wait_for_snapshot(app.page)
+        assert new["key"] != old["key"]
+        assert np.array_equal(labels_of(app, tmp_path, "new-build"), visitor.first_labels)
+    finally:
+        context.unroute("**/build-info.json")

@@ -1,0 +1,334 @@
+// Python (Pyodide) restored from a memory snapshot on return visits: ~0.4 s instead of ~2 s.
+//
+// Pyodide 0.27.7 can snapshot its heap (loadPyodide's _makeSnapshot/_loadSnapshot options), but
+// not once packages with shared libraries are loaded: the heap holds numpy's and Pillow's data
+// and function pointers, while their WebAssembly instances and table entries live outside it.
+// So, when the snapshot is made, this module records where each shared library sits (memory
+// base, table base), every GOT value and every table slot added after Python's start; when it
+// is restored, it instantiates the libraries again at exactly those places (through Emscripten's
+// loadWebAssemblyModule with a handle that says "already placed"), puts the GOT and table back,
+// and copies the snapshot's heap over whatever the re-instantiation wrote (data segments,
+// relocations, constructors). Python then finds everything where it left it.
+//
+// This relies on private internals of the pinned Pyodide 0.27.7. Any mismatch throws; the
+// caller (python-runtime.js) then deletes the snapshot and starts Python normally.
+
+const FORMAT = 1; // bump when the record's layout changes
+const DB_NAME = 'sceneseg-python';
+const STORE = 'snapshots';
+const ENTRY = 'python'; // one snapshot per origin: the latest build's
+
+// ---------------------------------------------------------------------------------------------
+// Making a snapshot (first start)
+
+/**
+ * Call right after loadPyodide({_makeSnapshot: true}) and before any package loads: records
+ * where each shared library is placed. Returns the recorder captureSnapshot needs.
+ */
+export function recordDynlibs(pyodide) {
+  const M = pyodide._module;
+  const recorder = { libs: [], tableStart: M.wasmTable.length };
+  const load = M.loadDynamicLibrary;
+  // Pyodide's package loader calls Module.loadDynamicLibrary (the property) for each .so. A
+  // zeroed dlopen-style handle makes Emscripten write the library's memory and table bases
+  // into it (loadWebAssemblyModule), where we read them back.
+  M.loadDynamicLibrary = function (name, flags, localScope, handle) {
+    if (handle === undefined && !M.LDSO.loadedLibsByName[name]) {
+      handle = M._calloc(1, 48);
+      recorder.libs.push({ name, global: Boolean(flags?.global), handle });
+    }
+    return load.call(this, name, flags, localScope, handle);
+  };
+  recorder.stop = () => {
+    M.loadDynamicLibrary = load;
+  };
+  return recorder;
+}
+
+/**
+ * The heap (Pyodide's snapshot format) and what is needed to re-link the shared libraries.
+ * Synchronous: copies the heap as it is now (Python idle, packages imported, nothing of the
+ * app's state in it yet).
+ */
+export function captureSnapshot(pyodide, recorder) {
+  recorder.stop();
+  const M = pyodide._module;
+  const byName = M.LDSO.loadedLibsByName;
+  const libs = recorder.libs.map(({ name, global, handle }) => {
+    const u32 = M.HEAPU32;
+    if (!M.HEAP8[handle + 8]) throw new Error(`no placement recorded for ${name}`);
+    return {
+      name,
+      global,
+      memoryBase: u32[(handle + 12) >>> 2],
+      memorySize: u32[(handle + 16) >>> 2],
+      tableBase: u32[(handle + 20) >>> 2],
+      tableSize: u32[(handle + 24) >>> 2],
+    };
+  });
+  // Every library loaded must be one we can re-place (e.g. none that Python dlopen()ed itself).
+  const recorded = new Set(libs.map((lib) => byName[lib.name]));
+  for (const [name, dso] of Object.entries(byName)) {
+    if (name !== '__main__' && !recorded.has(dso)) throw new Error(`unrecorded shared library ${name}`);
+  }
+  // Table slots added after Python's start and not owned by a library: functions whose address
+  // was taken (GOT.func), identified by library and export name.
+  const ids = new Map();
+  for (const lib of libs) {
+    for (const [symbol, value] of Object.entries(byName[lib.name].exports)) {
+      if (typeof value === 'function' && !ids.has(value)) ids.set(value, [lib.name, symbol]);
+    }
+  }
+  const owned = (i) => libs.some((lib) => i >= lib.tableBase && i < lib.tableBase + lib.tableSize);
+  const table = [];
+  for (let i = recorder.tableStart; i < M.wasmTable.length; i++) {
+    if (owned(i)) continue;
+    const f = M.wasmTable.get(i);
+    table.push([i, f === null ? null : ids.get(f) ?? 'unknown']);
+  }
+  const got = Object.entries(M.GOT).map(([symbol, global]) => [symbol, global.value]);
+  const handles = Object.entries(M.LDSO.loadedLibsByHandle)
+    .map(([handle, dso]) => [Number(handle), Object.keys(byName).find((n) => byName[n] === dso)])
+    .filter(([, name]) => name && name !== '__main__');
+  // Pyodide checks that the hiwire slot holding loadedPackages is empty ({}), see its issue
+  // #5195; we empty it for the copy and give the restored runtime the list back ourselves.
+  const loadedPackages = { ...pyodide.loadedPackages };
+  for (const key of Object.keys(loadedPackages)) delete pyodide.loadedPackages[key];
+  let heap;
+  try {
+    heap = pyodide.makeMemorySnapshot();
+  } finally {
+    Object.assign(pyodide.loadedPackages, loadedPackages);
+  }
+  const meta = {
+    format: FORMAT,
+    libs,
+    tableStart: recorder.tableStart,
+    tableLength: M.wasmTable.length,
+    table,
+    got,
+    handles,
+    loadedPackages,
+    sitePackages: pyodide._api.sitepackages,
+  };
+  return { heap, meta };
+}
+
+/** The files Python installed (site-packages): not in the heap, needed for lazy imports. */
+function collectFiles(pyodide, root) {
+  const FS = pyodide.FS;
+  const files = [];
+  const walk = (dir) => {
+    for (const name of FS.readdir(dir)) {
+      if (name === '.' || name === '..') continue;
+      const path = `${dir}/${name}`;
+      const { mode } = FS.lstat(path);
+      if (FS.isDir(mode)) walk(path);
+      else if (FS.isFile(mode)) files.push([path, FS.readFile(path)]);
+    }
+  };
+  walk(root);
+  return files;
+}
+
+// One buffer: [u32 JSON length][JSON][heap][file bytes...]; gzip'd as a whole, so the gzip
+// trailer's CRC-32 also detects a damaged entry before anything is restored.
+function pack(meta, heap, files) {
+  let offset = heap.byteLength;
+  meta = { ...meta, heapLength: heap.byteLength, files: [] };
+  for (const [path, data] of files) {
+    meta.files.push([path, offset, data.byteLength]);
+    offset += data.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(meta));
+  const head = Math.ceil((4 + json.byteLength) / 16) * 16; // the heap is read as Uint32s
+  const out = new Uint8Array(head + offset);
+  new DataView(out.buffer).setUint32(0, json.byteLength, true);
+  out.set(json, 4);
+  out.set(heap, head);
+  for (const [i, [, data]] of files.entries()) out.set(data, head + meta.files[i][1]);
+  return out;
+}
+
+export function unpack(bytes) {
+  const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+  const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+  const body = bytes.subarray(Math.ceil((4 + length) / 16) * 16);
+  if (meta.format !== FORMAT) throw new Error(`snapshot format ${meta.format}, expected ${FORMAT}`);
+  const heap = body.subarray(0, meta.heapLength);
+  const files = meta.files.map(([path, offset, size]) => [path, body.subarray(offset, offset + size)]);
+  return { meta, heap, files };
+}
+
+async function gzip(bytes, format) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream(format));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+async function gunzip(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The captured snapshot and the installed files as one buffer (see pack). */
+export function packSnapshot(pyodide, captured) {
+  return pack(captured.meta, captured.heap, collectFiles(pyodide, captured.meta.sitePackages));
+}
+
+/** Pack, compress and store a captured snapshot under cacheKey. */
+export async function storeSnapshot(pyodide, captured, cacheKey) {
+  const packed = packSnapshot(pyodide, captured);
+  const data = await gzip(packed, 'gzip');
+  await idb('readwrite', (store) => store.put({ key: cacheKey, data }, ENTRY));
+  return { raw: packed.byteLength, stored: data.byteLength };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restoring
+
+/** The stored snapshot for cacheKey, decompressed and checked, or null if there is none. */
+export async function readSnapshot(cacheKey) {
+  const start = performance.now();
+  const entry = await idb('readonly', (store) => store.get(ENTRY));
+  if (!entry) return null;
+  if (entry.key !== cacheKey) {
+    await deleteSnapshot(); // from an older build: never usable again
+    return null;
+  }
+  const read = performance.now();
+  const snapshot = unpack(await gunzip(entry.data));
+  snapshot.timings = { read: read - start, decompress: performance.now() - read };
+  return snapshot;
+}
+
+export async function deleteSnapshot() {
+  await idb('readwrite', (store) => store.delete(ENTRY));
+}
+
+/**
+ * loadPyodide from a snapshot read by readSnapshot, with numpy's and Pillow's libraries
+ * re-linked before Python runs a single line. Throws if anything does not match.
+ */
+export async function loadFromSnapshot(loadPyodide, options, snapshot) {
+  const { meta, heap, files } = snapshot;
+  const fileMap = new Map(files);
+  // Compile the libraries (in the background threads) while Pyodide starts.
+  const compiled = Promise.all(
+    meta.libs.map((lib) => {
+      const bytes = fileMap.get(lib.name);
+      if (!bytes) throw new Error(`snapshot lacks ${lib.name}`);
+      return WebAssembly.compile(bytes);
+    }),
+  );
+  compiled.catch(() => {}); // a failure surfaces where it is awaited (or loadPyodide's own)
+  // Pyodide's core script defines globalThis._createPyodideModule; wrapping it is the one way
+  // in between "heap restored" and "Python runs" (finalizeBootstrap).
+  if (typeof globalThis._createPyodideModule !== 'function') await import(`${options.indexURL}pyodide.asm.js`);
+  const create = globalThis._createPyodideModule;
+  let relinkError = null;
+  globalThis._createPyodideModule = async (settings) => {
+    const modules = await compiled;
+    const M = await create(settings);
+    const restore = settings.API.restoreSnapshot;
+    settings.API.restoreSnapshot = (bytes) => {
+      const config = restore(bytes);
+      try {
+        relink(M, meta, fileMap, modules);
+        // Undo what instantiation wrote (data segments, relocations, constructors): the heap
+        // is exactly as snapshotted. Pyodide's format: [header of bytes[1] bytes][heap].
+        const headerLength = new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1];
+        M.HEAPU8.set(bytes.subarray(headerLength));
+      } catch (error) {
+        relinkError = error;
+        throw error;
+      }
+      return config;
+    };
+    return M;
+  };
+  let pyodide;
+  try {
+    pyodide = await loadPyodide({ ...options, _loadSnapshot: heap });
+  } finally {
+    globalThis._createPyodideModule = create;
+  }
+  if (relinkError) throw relinkError;
+  Object.assign(pyodide.loadedPackages, meta.loadedPackages);
+  return pyodide;
+}
+
+function relink(M, meta, fileMap, modules) {
+  if (M.wasmTable.length > meta.tableStart) {
+    throw new Error(`table already has ${M.wasmTable.length} slots, snapshot starts at ${meta.tableStart}`);
+  }
+  // The installed files (site-packages), as they were.
+  for (const [path, data] of fileMap) {
+    M.FS.mkdirTree(path.slice(0, path.lastIndexOf('/')));
+    M.FS.writeFile(path, data);
+  }
+  const byName = M.LDSO.loadedLibsByName;
+  const handle = M._calloc(1, 48); // freed implicitly: the heap is copied back afterwards
+  meta.libs.forEach((lib, i) => {
+    const u32 = M.HEAPU32;
+    M.HEAP8[handle + 8] = 1; // "already placed": use the bases below
+    u32[(handle + 12) >>> 2] = lib.memoryBase;
+    u32[(handle + 16) >>> 2] = lib.memorySize;
+    u32[(handle + 20) >>> 2] = lib.tableBase;
+    u32[(handle + 24) >>> 2] = lib.tableSize;
+    const localScope = lib.global ? null : {};
+    const dso = M.newDSO(lib.name, undefined, 'loading');
+    dso.refcount = Infinity;
+    dso.global = lib.global;
+    const flags = { loadAsync: false, nodelete: true, allowUndefined: true, global: lib.global };
+    const exports = M.loadWebAssemblyModule(modules[i], flags, lib.name, localScope, handle);
+    if (lib.global) M.mergeLibSymbols(exports, lib.name);
+    dso.exports = exports;
+    const base = lib.name.slice(lib.name.lastIndexOf('/') + 1);
+    byName[base] ??= dso; // as Pyodide's loadDynlib does
+  });
+  M.reportUndefinedSymbols();
+  // GOT values as they were (the heap holds copies of them, applied as relocations).
+  for (const [symbol, value] of meta.got) {
+    M.GOT[symbol] ??= new WebAssembly.Global({ value: 'i32', mutable: true });
+    M.GOT[symbol].value = value;
+  }
+  if (M.wasmTable.length < meta.tableLength) M.wasmTable.grow(meta.tableLength - M.wasmTable.length);
+  for (const [slot, id] of meta.table) {
+    const current = M.wasmTable.get(slot);
+    if (id === null) continue;
+    if (id === 'unknown') {
+      if (current === null) throw new Error(`table slot ${slot} cannot be restored`);
+      continue;
+    }
+    const f = byName[id[0]]?.exports[id[1]];
+    if (typeof f !== 'function') throw new Error(`${id[0]} has no function ${id[1]}`);
+    if (current !== f) M.setWasmTableEntry(slot, f);
+  }
+  M.updateTableMap(meta.tableStart, M.wasmTable.length - meta.tableStart);
+  for (const [h, name] of meta.handles) M.LDSO.loadedLibsByHandle[h] = byName[name];
+}
+
+// ---------------------------------------------------------------------------------------------
+// IndexedDB: its own database, one object store, one entry.
+
+function idb(mode, operation) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(DB_NAME, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+    open.onerror = () => reject(open.error);
+    open.onblocked = () => reject(new Error('IndexedDB blocked'));
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction(STORE, mode);
+      const request = operation(tx.objectStore(STORE));
+      tx.oncomplete = () => {
+        db.close();
+        resolve(request.result);
+      };
+      tx.onerror = tx.onabort = () => {
+        db.close();
+        reject(tx.error ?? new Error('IndexedDB transaction failed'));
+      };
+    };
+  });
+}
