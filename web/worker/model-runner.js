@@ -204,6 +204,9 @@ export async function openModelRunner({ choice, precisions, load, onSwitch, test
     get name() {
       return current.name;
     },
+    get threads() {
+      return current.threads ?? 0;
+    },
     get choice() {
       return choice;
     },

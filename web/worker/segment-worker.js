@@ -43,11 +43,18 @@ self.onmessage = (event) => {
       post({ type: 'error', message: `Could not start: ${error.message}`, kind: 'runtime' });
       throw error;
     });
-    // Once ready, outside the job queue, store Python's start-up snapshot for the next visit
-    // (python-snapshot.js).
-    ready.then(saveSnapshotWhenIdle, () => {});
+    // Once ready, store Python's start-up snapshot for the next visit (python-snapshot.js). It
+    // keeps this thread busy for a second or two (compressing ~50 MB), so it waits until no
+    // photo has been asked for in a while: a photo picked right after ready never waits for it.
+    ready.then(
+      () => {
+        lastJob = Math.max(lastJob, performance.now()); // idle counts from ready
+        return whenIdle(saveSnapshotWhenIdle);
+      },
+      () => {},
+    );
   } else if (message.type === 'segment') {
-    const received = performance.now();
+    const received = (lastJob = performance.now());
     queue = queue
       .then(() => segment(message, received))
       .catch(() => {})
@@ -79,6 +86,23 @@ function extraJob(message) {
       const last = String(error.message).trim().split('\n').pop();
       post({ type: 'error', id: message.id, message: last, kind: 'runtime' });
     });
+}
+
+let lastJob = 0; // when the latest photo was asked for
+const IDLE_MS = 3000;
+
+/** Run `task` once the job queue is empty and no photo has been asked for in IDLE_MS. */
+async function whenIdle(task) {
+  for (;;) {
+    const since = performance.now() - lastJob;
+    if (since >= IDLE_MS) {
+      const pending = queue;
+      await pending;
+      if (pending === queue && performance.now() - lastJob >= IDLE_MS) return task();
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, IDLE_MS - since));
+    }
+  }
 }
 
 function post(message, transfer = []) {
