@@ -1,7 +1,7 @@
 // EXIF orientation (tag 0x0112) of a JPEG, PNG (eXIf chunk) or WebP (EXIF chunk), read from the
-// file's bytes. The page draws the photo upright itself instead of trusting the browser's
-// decoder: browsers disagree on applying it (and Chromium's 'bitmaprenderer' canvas stretches
-// an oriented ImageBitmap), while the labels always follow it (Pillow's exif_transpose).
+// file's bytes. The page draws the photo upright itself (paint-worker.js): the labels always
+// follow the orientation (Pillow's exif_transpose), browsers' decoders have not always applied
+// it, and Chromium's 'bitmaprenderer' canvas shows an oriented ImageBitmap sideways and stretched.
 
 /** @param {ArrayBuffer} buffer  the first bytes of the file (64 KiB is plenty)  @returns {number} 1..8 */
 export function exifOrientation(buffer) {
@@ -88,4 +88,24 @@ export function orientationTransform(orientation, w, h) {
     case 8: return { width: h, height: w, matrix: [0, -1, 1, 0, 0, w] }; // 90° anticlockwise
     default: return { width: w, height: h, matrix: [1, 0, 0, 1, 0, 0] };
   }
+}
+
+// A 2x1 JPEG tagged "rotate 90° clockwise" (EXIF orientation 6): a browser whose decoder
+// applies EXIF orientation decodes it as 1x2. Decided once, by what the browser does, since
+// imageOrientation: 'none' is no longer honoured everywhere (Chromium treats it as 'from-image').
+const PROBE_JPEG =
+  '/9j/4AAQSkZJRgABAQAAAQABAAD/4QAiRXhpZgAATU0AKgAAAAgAAQESAAMAAAABAAYAAAAAAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1xeXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAARCAABAAIDASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwAooooA/9k=';
+
+let appliesOrientation = null;
+
+/** Whether createImageBitmap() in this browser applies EXIF orientation itself. */
+export function decoderAppliesOrientation() {
+  appliesOrientation ??= (async () => {
+    const bytes = Uint8Array.from(atob(PROBE_JPEG), (c) => c.charCodeAt(0));
+    const bitmap = await createImageBitmap(new Blob([bytes], { type: 'image/jpeg' }));
+    const applied = bitmap.width === 1 && bitmap.height === 2;
+    bitmap.close();
+    return applied;
+  })().catch(() => true);
+  return appliesOrientation;
 }

@@ -12,7 +12,7 @@
 //                threshold: 0..255}
 // Messages out: {type: 'photo', seq, bitmap|null}
 //               {type: 'paint', seq, bitmap}
-import { exifOrientation, orientationTransform } from './exif.js';
+import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
 
 let labels = null;
 let confidence = null;
@@ -45,15 +45,13 @@ self.onmessage = async ({ data: message }) => {
 };
 
 async function decode(file) {
-  const orientation = exifOrientation(await file.slice(0, 256 * 1024).arrayBuffer());
-  let raw;
-  try {
-    raw = await createImageBitmap(file, { imageOrientation: 'none' });
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    raw = await createImageBitmap(file); // a browser without 'none': its own orientation
-  }
-  return { raw, orientation };
+  const [orientation, applied, raw] = await Promise.all([
+    file.slice(0, 256 * 1024).arrayBuffer().then(exifOrientation),
+    decoderAppliesOrientation(),
+    createImageBitmap(file),
+  ]);
+  // Drawing into a 2D canvas below follows the decoder's orientation; add ours if it has none.
+  return { raw, orientation: applied ? 1 : orientation };
 }
 
 /** The photo upright at width x height (the labels' size), or null if the browser cannot decode it. */
@@ -62,7 +60,7 @@ async function uprightPhoto(photo, { width, height }) {
   const { raw, orientation } = photo;
   let { width: w, height: h, matrix } = orientationTransform(orientation, raw.width, raw.height);
   if (w !== width || h !== height) {
-    // The decoder already applied the orientation (or there was none to apply).
+    // The decoder applied the orientation after all (or there was none to apply).
     ({ width: w, height: h, matrix } = orientationTransform(1, raw.width, raw.height));
   }
   if (w !== width || h !== height) {
