@@ -38,7 +38,8 @@ segmenter.ready.then(
     ui.engine.textContent = `${info.backend} · ${info.model.name} · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
     if (info.model.standin) {
       ui.standin.hidden = false;
-      ui.standin.textContent = 'Development build: stand-in weights, labels are not accuracy (see Details).';
+      $('standin-badge').hidden = false;
+      ui.standin.textContent = 'Development build: stand-in weights trained on synthetic scenes; its labels are not accuracy (see Details).';
       ui.standinDetails.hidden = false;
       ui.standinDetails.textContent = info.model.description;
     }
