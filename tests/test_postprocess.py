@@ -14,7 +14,6 @@ from sceneseg.postprocess import (
     class_pixel_counts,
     source_index,
     upsample_argmax,
-    upsample_confidence,
 )
 
 
@@ -87,15 +86,6 @@ def test_source_index_matches_torch_weights():
         ix = source_index(in_size, out_size)
         ours = ix.w_lower * ix.lower + ix.w_upper * ix.upper
         np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
-
-
-@pytest.mark.parametrize(("height", "width"), [(37, 53), (300, 451), (64, 20)])
-def test_confidence_is_the_softmax_of_interpolated_logits(height, width):
-    logits = smooth_logits(np.random.default_rng(9))
-    upsampled = torch_upsample(logits, height, width)
-    expected = torch.softmax(upsampled, dim=0).max(dim=0).values.numpy()
-    labels = upsample_argmax(logits, height, width)
-    np.testing.assert_allclose(upsample_confidence(logits, labels), expected, rtol=0, atol=2e-6)
 
 
 def test_counts_cover_every_pixel():

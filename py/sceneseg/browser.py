@@ -6,23 +6,39 @@ only converts between JS values and numpy at the boundary.
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
 from .backends.web import OnnxRuntimeWebBackend
+from .exports import MIME, ExportError
 from .model import ModelInfo
 from .pipeline import Segmentation, Segmenter
 from .processing import ImageError
 
 _segmenter: Segmenter | None = None
-_last: Segmentation | None = None  # the latest result, for labels_png()
+_last: Segmentation | None = None  # the latest result, for labels_png() and export_file()
 
 
-def init(js_runner, config_json: str, preprocessor_config_json: str) -> None:
+def init(
+    js_runner, config_json: str, preprocessor_config_json: str, model_file_json: str | None = None
+) -> None:
+    """``model_file_json``: {"id", "file", "sha256", "precision"} for the results' summaries."""
     global _segmenter
     model = ModelInfo.from_json(config_json, preprocessor_config_json)
-    _segmenter = Segmenter(model, OnnxRuntimeWebBackend(js_runner))
+    model_file = json.loads(model_file_json) if model_file_json else None
+    _segmenter = Segmenter(model, OnnxRuntimeWebBackend(js_runner), model_file)
+
+
+def _to_js_bytes(data):
+    """A numpy array or bytes -> a new JS Uint8Array (one copy, out of the wasm heap)."""
+    from js import Uint8Array
+
+    view = memoryview(data).cast("B")
+    out = Uint8Array.new(view.nbytes)
+    out.assign(view)
+    return out
 
 
 async def warm_up() -> None:
@@ -34,33 +50,60 @@ async def warm_up() -> None:
     await _segmenter.backend.run(np.zeros((1, 3, config.height, config.width), np.float32))
 
 
-async def segment(js_bytes) -> dict:
-    """Uint8Array of an encoded image -> dict (labels as a Uint8Array) or {"error": message}."""
-    from js import Uint8Array
+async def segment(js_bytes, options_json: str | None = None) -> dict:
+    """Uint8Array of an encoded image -> dict (labels as a Uint8Array) or {"error": message}.
 
+    options_json: {"confidence": true} adds "confidence", a Uint8Array of round(p * 255) per
+    pixel (for display; the exports keep full precision).
+    """
     global _last
     _last = None
     if _segmenter is None:
         raise RuntimeError("init() first")
+    options = json.loads(options_json) if options_json else {}
+    want_confidence = bool(options.get("confidence"))
     try:
-        result = await _segmenter.segment(js_bytes.to_bytes())
+        result = await _segmenter.segment(js_bytes.to_bytes(), confidence=want_confidence)
     except ImageError as exc:
         return {"error": str(exc)}
     except MemoryError:
         return {"error": "There is not enough memory for this image here; try a smaller one."}
     _last = result
     start = time.perf_counter()
-    labels = Uint8Array.new(result.labels.size)
-    labels.assign(result.labels.reshape(-1))
-    result.timings_ms["transfer"] = (time.perf_counter() - start) * 1000
-    return {
+    out = {
         "width": result.width,
         "height": result.height,
-        "labels": labels,
+        "labels": _to_js_bytes(result.labels),
         "classes": result.classes(),
         "backend": result.backend,
         "timings": result.timings_ms,
     }
+    if want_confidence:
+        display = np.rint(result.confidence * np.float32(255)).astype(np.uint8)
+        out["confidence"] = _to_js_bytes(display)
+    result.timings_ms["transfer"] = (time.perf_counter() - start) * 1000
+    return out
+
+
+def export_file(kind: str, options_json: str | None = None) -> dict:
+    """The latest result as a file: {"data": Uint8Array, "mime", "ms"} or {"error": message}.
+
+    kind and options as ``sceneseg.exports.export`` (options.threshold, .classId, .opacity).
+    """
+    if _last is None:
+        return {"error": "There is no result to export: segment a photo first."}
+    start = time.perf_counter()
+    try:
+        options = json.loads(options_json) if options_json else {}
+        if not isinstance(options, dict):
+            raise ExportError("export options must be an object")
+        data = _last.export(kind, options)
+    except ExportError as exc:
+        return {"error": str(exc)}
+    except MemoryError:
+        return {"error": "There is not enough memory to export this result here."}
+    elapsed = (time.perf_counter() - start) * 1000
+    return {"data": _to_js_bytes(data), "mime": MIME[kind], "ms": elapsed}
 
 
 def labels_png() -> bytes:

@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from . import exports
 from .backends import Backend
+from .groups import groups_for
 from .model import ModelInfo
-from .postprocess import class_pixel_counts, upsample_argmax, upsample_confidence
+from .postprocess import (
+    CONFIDENCE_MAX_ERROR,
+    class_pixel_counts,
+    upsample_argmax,
+    upsample_confidence,
+)
 from .processing import SegformerProcessor, decode
+
+_SUM_CHUNK = 1 << 18  # pixels per bincount call when summing confidences per class
 
 
 @dataclass
@@ -22,6 +31,35 @@ class Segmentation:
     backend: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     confidence: np.ndarray | None = None  # float32 [H, W], softmax probability of the label
+    # The model's output [C, h, w], kept so that confidence can be computed when first asked.
+    logits: np.ndarray | None = None
+    # Where the weights came from: {"id", "file", "sha256", "precision"} as far as known.
+    model_file: dict | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.model.num_classes
+
+    def ensure_confidence(self) -> np.ndarray:
+        """The confidence map, computed now from the kept logits if it was not asked for."""
+        if self.confidence is None:
+            if self.logits is None:
+                raise RuntimeError("no confidence: segment(..., confidence=True) or keep logits")
+            start = time.perf_counter()
+            self.confidence = upsample_confidence(self.logits, self.labels)
+            self.timings_ms["confidence"] = (time.perf_counter() - start) * 1000
+        return self.confidence
+
+    def mean_confidences(self) -> np.ndarray:
+        """float64 [C]: mean confidence of each class's pixels (NaN where a class has none)."""
+        conf = self.ensure_confidence().reshape(-1)
+        flat = self.labels.reshape(-1)
+        sums = np.zeros(self.num_classes, dtype=np.float64)
+        for start in range(0, flat.size, _SUM_CHUNK):
+            end = start + _SUM_CHUNK
+            sums += np.bincount(flat[start:end], conf[start:end], minlength=self.num_classes)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return sums / self.counts
 
     @property
     def height(self) -> int:
@@ -31,24 +69,72 @@ class Segmentation:
     def width(self) -> int:
         return int(self.labels.shape[1])
 
-    def classes(self) -> list[dict]:
-        """Classes present, largest area first: id, name, colour, pixels, share of the image."""
+    def classes(self, counts: np.ndarray | None = None) -> list[dict]:
+        """Classes present, largest area first: id, name, colour, pixels, share of the image,
+        group ({context, kind}, for ADE20K's classes) and, when the confidence is known, its
+        mean over the class's pixels."""
+        counts = self.counts if counts is None else counts
         total = self.labels.size
-        found = np.flatnonzero(self.counts)
-        found = found[np.argsort(-self.counts[found], kind="stable")]
+        found = np.flatnonzero(counts[: self.num_classes])
+        found = found[np.argsort(-counts[found], kind="stable")]
+        groups = groups_for(self.model.labels)
+        means = self.mean_confidences() if self.confidence is not None else None
         out = []
         for cid in found.tolist():
             entry = {
                 "id": cid,
                 "name": self.model.labels[cid],
                 "color": list(self.model.colors[cid]),
-                "pixels": int(self.counts[cid]),
-                "fraction": float(self.counts[cid] / total),
+                "pixels": int(counts[cid]),
+                "fraction": float(counts[cid] / total),
             }
-            if self.confidence is not None:
-                entry["mean_confidence"] = float(self.confidence[self.labels == cid].mean())
+            if groups is not None:
+                entry["group"] = groups[cid].as_dict()
+            if means is not None:
+                entry["mean_confidence"] = float(means[cid])
             out.append(entry)
         return out
+
+    def summary(self, threshold: float | None = None) -> dict:
+        """Everything about this result but the pixels: image size, model (id, file, sha256),
+        backend, timings, classes (as ``classes()``), shares per group. With a confidence
+        ``threshold``, pixels below it count as unlabelled (``exports.UNLABELLED``)."""
+        threshold = exports.check_threshold(threshold)
+        counts = self.counts
+        if threshold:
+            labels = exports.labelled_map(self, threshold)
+            counts = class_pixel_counts(labels, exports.UNLABELLED + 1)
+        classes = self.classes(counts)
+        total = self.labels.size
+        shares: dict[str, dict[str, float]] = {"context": {}, "kind": {}}
+        for entry in classes:
+            for axis in ("context", "kind"):
+                if "group" in entry:
+                    name = entry["group"][axis]
+                    shares[axis][name] = shares[axis].get(name, 0.0) + entry["fraction"]
+        out = {
+            "image": {"width": self.width, "height": self.height},
+            "model": {"labels": self.num_classes, **(self.model_file or {})},
+            "backend": self.backend,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+            "classes": classes,
+            "group_shares": shares,
+        }
+        if self.confidence is not None:
+            out["confidence"] = {"max_error": CONFIDENCE_MAX_ERROR}
+        if threshold:
+            unlabelled = int(counts[exports.UNLABELLED])
+            out["threshold"] = {
+                "value": threshold,
+                "unlabelled_value": exports.UNLABELLED,
+                "unlabelled_pixels": unlabelled,
+                "unlabelled_fraction": unlabelled / total,
+            }
+        return out
+
+    def export(self, kind: str, options: dict | None = None) -> bytes:
+        """One of ``exports.KINDS`` as file bytes; see ``sceneseg.exports``."""
+        return exports.export(self, kind, options)
 
     def to_png(self) -> bytes:
         """The label map as an 8-bit greyscale PNG: pixel value = class id."""
@@ -64,10 +150,11 @@ class Segmentation:
 
 
 class Segmenter:
-    def __init__(self, model: ModelInfo, backend: Backend):
+    def __init__(self, model: ModelInfo, backend: Backend, model_file: dict | None = None):
         self.model = model
         self.backend = backend
         self.processor = SegformerProcessor(model.preprocess)
+        self.model_file = model_file  # written into every result's summary
 
     async def segment(
         self, data: bytes | bytearray | memoryview | Image.Image, *, confidence: bool = False
@@ -93,11 +180,15 @@ class Segmenter:
         t = clock()
         width, height = image.size
         labels = upsample_argmax(logits, height, width)
-        conf = upsample_confidence(logits, labels) if confidence else None
         counts = class_pixel_counts(labels, self.model.num_classes)
         timings["postprocess"] = (clock() - t) * 1000
 
-        return Segmentation(labels, counts, self.model, self.backend.name, timings, conf)
+        result = Segmentation(
+            labels, counts, self.model, self.backend.name, timings, None, logits[0], self.model_file
+        )
+        if confidence:
+            result.ensure_confidence()
+        return result
 
     def segment_sync(self, data, *, confidence: bool = False) -> Segmentation:
         """For callers with a backend that never suspends (native onnxruntime: the CLI, tests).

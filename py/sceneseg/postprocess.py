@@ -168,13 +168,231 @@ def _resolve_band(logits, labels, i, i_up, r0, r1, cols, ys, xs, col_up, margin)
         labels[s:e, cols] = np.take_along_axis(candidates[None], best[..., None], axis=2)[..., 0]
 
 
-def upsample_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Softmax probability of each pixel's label, from the interpolated logits, float32 [H, W].
+# --- Confidence -------------------------------------------------------------------------------
+#
+# The probability of the winning class is p = 1 / sum_c exp(f_c - f_k), f the interpolated
+# logits: done literally that is 150 exponentials a pixel (~30 s natively at 12 MP), and
+# pruning classes by size does not help (a SegFormer's 150 logits span only ~20).
+# Across a cell, f is bilinear in the cell coordinates (s, t), so along s (or t) the log-sum-exp
+# g = log sum_c exp(f_c) is convex with
+#     d2g/ds2 = Var_p(df/ds) <= sum_c P_c (df_c/ds - v)^2   for any v, with P_c >= p_c in the cell
+# and linear interpolation of such a g errs by at most (max g_ss + max g_tt) / 8, only upwards.
+# So per cell the classes are split into
+# * "major" classes, evaluated exactly per pixel (every class that can win is one, if any is);
+# * "minor" ones, whose log-sum-exp is computed exactly at the four corners and interpolated;
+#   the bound above (delta) limits how far that is off, and so how far p is off:
+#   0 <= p_exact - p <= expm1(delta) * Z_minor / Z.
+# Each cell takes few enough major classes that this stays within ``max_error`` (thresholds
+# tried from none up). Cells that need none: log p is interpolated from the source grid.
 
-    Exact (all classes take part in the softmax), computed one band of rows at a time so
-    memory stays at C x W x rows-per-band. It costs C exponentials a pixel, so callers
-    ask for it explicitly.
+#: Default largest error of ``upsample_confidence``: half a step of an 8-bit display.
+CONFIDENCE_MAX_ERROR = 2.0**-9
+_PAD = np.float32(-1e30)  # a logit whose exponential is 0; finite so that 0 * _PAD == 0
+_ANALYSIS_ROWS = 16  # cell rows analysed at once (150 x 16 x w arrays)
+
+
+def upsample_confidence(
+    logits: np.ndarray, labels: np.ndarray, max_error: float = CONFIDENCE_MAX_ERROR
+) -> np.ndarray:
+    """Softmax probability of each pixel's label (the argmax ``labels`` from ``upsample_argmax``)
+    after bilinear interpolation of the logits, float32 [H, W].
+
+    Guaranteed: ``0 <= p_exact - p <= max_error`` (plus float32 rounding, ~1e-6), where
+    ``p_exact`` is ``softmax(interpolate(logits)).max()`` as PyTorch computes it.
+    ``max_error=0`` asks for the exact value everywhere (150 exponentials a pixel: slow).
     """
+    if logits.ndim == 4:
+        logits = logits[0]
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    _, h, w = logits.shape
+    height, width = labels.shape
+    if max_error <= 0 or height * width <= 4 * h * w:  # small: the literal way is cheaper
+        return upsample_confidence_exact(logits, labels)
+    ys, xs = source_index(h, height), source_index(w, width)
+    row_up = np.minimum(np.arange(h) + 1, h - 1)
+    col_up = np.minimum(np.arange(w) + 1, w - 1)
+
+    # Everywhere first: log p of the winner at each source point, interpolated. That is the
+    # answer in every cell that needs no major class; the other cells are overwritten below.
+    log_p = np.empty((h, w), dtype=np.float32)
+    for i in range(h):
+        column = logits[:, i, :].astype(np.float64)
+        top = column.max(axis=0)
+        log_p[i] = -np.log(np.exp(column - top).sum(axis=0))
+    across = log_p[:, xs.lower] * xs.w_lower + log_p[:, xs.upper] * xs.w_upper  # [h, W]
+    out = np.empty((height, width), dtype=np.float32)
+    rows_per_step = max(1, _MAX_WORK_ELEMENTS // (4 * width))
+    for s in range(0, height, rows_per_step):
+        e = min(height, s + rows_per_step)
+        band = ys.w_lower[s:e, None] * across[ys.lower[s:e]]
+        band += ys.w_upper[s:e, None] * across[ys.upper[s:e]]
+        np.exp(band, out=out[s:e])
+
+    plan = _plan_cells(logits, max_error)
+    _exact_cells(out, logits, plan, ys, xs, row_up, col_up)
+    return out
+
+
+@dataclass
+class _CellPlan:
+    """Per cell (i, j): its major classes (a list per cell) and a floor for its logits."""
+
+    majors: np.ndarray  # intp [h, w]: how many
+    first: np.ndarray  # intp [h * w]: where cell i * w + j's classes start in ``classes``
+    classes: np.ndarray  # intp [total]: class ids, cell after cell, ascending
+    floor: np.ndarray  # float32 [h, w], a lower bound of the winning logit in the cell
+    minor_lse: np.ndarray  # float32 [4, h, w]: logsumexp(minor logits - floor) at the corners
+
+
+#: Thresholds tried for "major", relative to a cell's largest curvature term (the last: all).
+_LEVELS = (np.inf, 1.0, 1 / 8, 1 / 64, 1 / 512, 1 / 4096, -1.0)
+
+
+def _plan_cells(logits, max_error) -> _CellPlan:
+    _, h, w = logits.shape
+    # Corner (i, j) of cell (i, j) and its neighbours, clamped at the last row and column.
+    padded = np.concatenate([logits, logits[:, -1:]], axis=1)
+    padded = np.concatenate([padded, padded[:, :, -1:]], axis=2)
+    margin = np.float32(_rounding_margin(logits))
+    winner = _winner_and_lead(logits)[0]
+    winner = np.concatenate([winner, winner[-1:]], axis=0)
+    winner = np.concatenate([winner, winner[:, -1:]], axis=1)
+    mask = np.zeros(logits.shape, dtype=bool)
+    floor_all = np.empty((h, w), dtype=np.float32)
+    minor_lse = np.empty((4, h, w), dtype=np.float32)
+    for i0 in range(0, h, _ANALYSIS_ROWS):
+        i1 = min(h, i0 + _ANALYSIS_ROWS)
+        f00, f01 = padded[:, i0:i1, :w], padded[:, i0:i1, 1:]
+        f10, f11 = padded[:, i0 + 1 : i1 + 1, :w], padded[:, i0 + 1 : i1 + 1, 1:]
+        upper = np.maximum(np.maximum(f00, f01), np.maximum(f10, f11))
+        lower = np.minimum(np.minimum(f00, f01), np.minimum(f10, f11))
+        floor = lower.max(axis=0)  # the winning logit is at least this anywhere in the cell
+        e_upper = np.exp(upper - floor)  # exp(f_c - floor) lies between these in the cell
+        e_lower = np.exp(lower - floor)
+        can_win = upper >= floor - margin
+        w00 = winner[i0:i1, :w]
+        uniform = (w00 == winner[i0:i1, 1:]) & (w00 == winner[i0 + 1 : i1 + 1, :w])
+        uniform &= (w00 == winner[i0 + 1 : i1 + 1, 1:]) & (can_win.sum(axis=0) == 1)
+
+        # Var_p(d) <= sum_c p_c (d_c - v)^2 for any v; d is linear along the cell, so the
+        # largest deviation is at an edge. With no major class, v = the winner's derivative;
+        # for the minor classes, v = their mean weighted by e_upper.
+        ref = lower.argmax(axis=0)[None]
+        light = np.where(can_win, 0, e_upper)
+        light_sum = light.sum(axis=0)
+        light_sum[light_sum == 0] = 1
+
+        def spread(a, b, ref=ref, light=light, light_sum=light_sum):
+            a_ref = np.take_along_axis(a, ref, axis=0)
+            b_ref = np.take_along_axis(b, ref, axis=0)
+            v = (light * (a + b)).sum(axis=0) / (2 * light_sum)
+            minor = np.maximum(np.square(a - v), np.square(b - v))
+            return np.maximum(np.square(a - a_ref), np.square(b - b_ref)), minor
+
+        ds, ds_minor = spread(f01 - f00, f11 - f10)
+        dt, dt_minor = spread(f10 - f00, f11 - f01)
+        bends = e_upper * (ds + dt)  # sum_c P_c * spread_c bounds d2(logsumexp)/ds2 + /dt2
+        curvature = e_upper * (ds_minor + dt_minor)
+        scale = np.where(can_win, 0, curvature).max(axis=0)
+        curvature[can_win] = np.inf  # classes that can win are always major (when any is)
+        z_lower_all = e_lower.sum(axis=0, dtype=np.float64)
+        chosen = np.full((i1 - i0, w), len(_LEVELS) - 1)
+        for level in range(len(_LEVELS) - 2, -1, -1):  # from many majors to none
+            if level == 0:
+                minor = np.ones_like(can_win)
+            else:
+                minor = curvature <= scale * np.float32(_LEVELS[level])
+            z_upper = np.where(minor, e_upper, 0).sum(axis=0, dtype=np.float64)
+            z_lower = np.where(minor, e_lower, 0).sum(axis=0, dtype=np.float64)
+            bend = np.where(minor, bends if level == 0 else curvature, 0)
+            bend = bend.sum(axis=0, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                delta = bend / (8 * z_lower)  # how far the minors' logsumexp can be off
+                error = np.expm1(delta) * np.minimum(1.0, z_upper / z_lower_all)
+            ok = np.nan_to_num(error, nan=np.inf) <= max_error
+            if level == 0:
+                ok &= uniform  # no major class: p is interpolated, so the label must be fixed
+            ok |= z_upper == 0
+            chosen = np.where(ok, level, chosen)
+        threshold = scale * np.asarray(_LEVELS[1:], dtype=np.float32)[np.maximum(chosen, 1) - 1]
+        major = (curvature > threshold) & (chosen > 0)
+        mask[:, i0:i1] = major
+        floor_all[i0:i1] = floor
+        # The minors' logsumexp at each corner (exactly; interpolated per pixel later).
+        for k, corner in enumerate((f00, f01, f10, f11)):
+            z = np.where(major, 0, np.exp(corner - floor)).sum(axis=0, dtype=np.float64)
+            with np.errstate(divide="ignore"):
+                minor_lse[k, i0:i1] = np.where(z > 0, np.log(z), _PAD)
+    majors = mask.sum(axis=0)
+    # Major class ids cell after cell (row-major), ascending within a cell.
+    _, _, classes = np.nonzero(mask.transpose(1, 2, 0))
+    first = np.concatenate([[0], np.cumsum(majors.reshape(-1))[:-1]]).astype(np.intp)
+    return _CellPlan(majors, first, classes.astype(np.intp), floor_all, minor_lse)
+
+
+def _exact_cells(out, logits, plan, ys, xs, row_up, col_up):
+    """Per-pixel confidence in the cells that have major classes, from their major classes'
+    bilinear logits (exactly) and the minors' interpolated logsumexp."""
+    row_starts = np.searchsorted(ys.lower, np.arange(len(row_up) + 1))
+    col_starts = np.searchsorted(xs.lower, np.arange(len(col_up) + 1))
+    rows_of = np.diff(row_starts)
+    cols_of = np.diff(col_starts)
+    busy = (plan.majors > 0) & (rows_of[:, None] > 0) & (cols_of[None, :] > 0)
+    ci, cj = np.nonzero(busy)
+    if not ci.size:
+        return
+    # Cells with the most major classes first: slot k is then needed by a prefix of them.
+    by_count = np.argsort(-plan.majors[ci, cj], kind="stable")
+    ci, cj = ci[by_count], cj[by_count]
+    block = max(1, int(rows_of.max()) * int(cols_of.max()))
+    step = max(1, _MAX_WORK_ELEMENTS // (8 * block))  # ~6 arrays of this size
+    for a in range(0, ci.size, step):
+        _exact_group(out, logits, plan, ci[a : a + step], cj[a : a + step],
+                     ys, xs, row_up, col_up, row_starts, col_starts)  # fmt: skip
+
+
+def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs):
+    iu, ju = row_up[i], col_up[j]
+    m = plan.majors[i, j]  # descending
+    first = plan.first[i * plan.majors.shape[1] + j]
+    floor = plan.floor[i, j]
+    # Each cell's pixels as a block [cells, rows, cols], padded by repeating its last row and
+    # column (the repeats compute and write the same value twice).
+    nr, nc = rs[i + 1] - rs[i], cs[j + 1] - cs[j]
+    rr = rs[i][:, None] + np.minimum(np.arange(nr.max())[None, :], nr[:, None] - 1)
+    cc = cs[j][:, None] + np.minimum(np.arange(nc.max())[None, :], nc[:, None] - 1)
+    vu = ys.w_upper[rr][:, :, None]  # [cells, rows, 1]
+    wl, wu = xs.w_lower[cc], xs.w_upper[cc]  # [cells, cols]
+
+    def blend(g00, g01, g10, g11, n):  # corner values [n] -> [n, rows, cols]
+        top = wl[:n] * g00[:, None] + wu[:n] * g01[:, None]
+        bottom = wl[:n] * g10[:, None] + wu[:n] * g11[:, None]
+        values = vu[:n] * (bottom - top)[:, None, :]
+        values += top[:, None, :]
+        return values
+
+    corners = ((i, j), (i, ju), (iu, j), (iu, ju))
+    total = best = None
+    for k in range(int(m[0])):
+        n = int(np.count_nonzero(m > k))  # a prefix: m is sorted
+        cls = plan.classes[first[:n] + k]
+        g = [logits[cls, a[:n], b[:n]] - floor[:n] for a, b in corners]
+        values = blend(*g, n)
+        if best is None:
+            best = values.copy()
+            total = np.exp(values, out=values)
+        else:
+            np.maximum(best[:n], values, out=best[:n])
+            total[:n] += np.exp(values, out=values)
+    total += np.exp(blend(*plan.minor_lse[:, i, j], len(m)))
+    p = np.exp(best) / total
+    width = out.shape[1]
+    out.reshape(-1)[(rr[:, :, None] * width + cc[:, None, :]).reshape(-1)] = p.reshape(-1)
+
+
+def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The literal computation (all classes at every pixel), one band of rows at a time so
+    memory stays at C x W x rows-per-band: the reference for ``upsample_confidence``."""
     if logits.ndim == 4:
         logits = logits[0]
     logits = np.ascontiguousarray(logits, dtype=np.float32)

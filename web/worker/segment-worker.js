@@ -1,13 +1,15 @@
 // The worker: Python (Pyodide) + onnxruntime-web, off the UI thread.
 //
 // Messages in:   {type: 'init', precision?}
-//                {type: 'segment', id, file: Blob}
+//                {type: 'segment', id, file: Blob, confidence?: boolean}
+//                {type: 'export', id, kind, options}   encode the latest result (sceneseg.exports)
 //                {type: 'cancel', id}                  the caller no longer wants job id
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
 //                {type: 'ready', info}
 //                {type: 'result', id, result}          result.labels and result.overlay
 //                                                      (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}         png is transferred
+//                {type: 'export', id, data, mime, ms}  data (Uint8Array) is transferred
 //                {type: 'error', id?, message, kind}   kind: 'input' (bad file) | 'runtime'
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { createModelRunner } from './model-runner.js';
@@ -36,6 +38,9 @@ self.onmessage = (event) => {
       .then(() => segment(message))
       .catch(() => {})
       .finally(() => cancelled.delete(message.id));
+  } else if (message.type === 'export') {
+    // In the queue: an export asked for right after a segment waits for its result.
+    queue = queue.then(() => exportFile(message)).catch(() => {});
   } else if (message.type === 'cancel') {
     cancelled.add(message.id);
   }
@@ -83,7 +88,8 @@ async function init({ precision }) {
   progress('session', 'Preparing the model');
   const runner = await createModelRunner(onnx, precision, wasm);
   const browser = py.pyimport('sceneseg.browser');
-  browser.init(runner, config, preprocessor);
+  const modelFile = { id: model.id, file, sha256: model.files[file].sha256, precision };
+  browser.init(runner, config, preprocessor, JSON.stringify(modelFile));
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
     precision,
@@ -101,7 +107,7 @@ function pythonSha256(py, data) {
   return pythonHexdigest(data);
 }
 
-async function segment({ id, file }) {
+async function segment({ id, file, confidence = false }) {
   if (cancelled.has(id)) return; // replaced by a newer photo before it started
   if (!ready) {
     post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
@@ -116,7 +122,7 @@ async function segment({ id, file }) {
   }
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const proxy = await browser.segment(bytes);
+    const proxy = await browser.segment(bytes, JSON.stringify({ confidence: Boolean(confidence) }));
     const result = proxy.toJs({ dict_converter: Object.fromEntries });
     proxy.destroy();
     if (result.error) {
@@ -127,7 +133,9 @@ async function segment({ id, file }) {
     const start = performance.now();
     result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
     result.timings.overlay = performance.now() - start;
-    post({ type: 'result', id, result }, [result.labels.buffer, result.overlay]);
+    const transfer = [result.labels.buffer, result.overlay];
+    if (result.confidence) transfer.push(result.confidence.buffer);
+    post({ type: 'result', id, result }, transfer);
     const pngProxy = browser.labels_png();
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
     pngProxy.destroy();
@@ -136,5 +144,30 @@ async function segment({ id, file }) {
     // Python exceptions carry a whole traceback; its last line is the message.
     const last = String(error.message).trim().split('\n').pop();
     post({ type: 'error', id, message: `Segmentation failed: ${last}`, kind: 'runtime' });
+  }
+}
+
+// Exports of the latest result, encoded here (Python), never on the page's UI thread.
+async function exportFile({ id, kind, options }) {
+  let browser;
+  try {
+    if (!ready) throw new Error('not started');
+    ({ browser } = await ready);
+  } catch {
+    post({ type: 'error', id, message: 'The segmentation engine is not running; reload the page.', kind: 'runtime' });
+    return;
+  }
+  try {
+    const proxy = browser.export_file(String(kind), JSON.stringify(options ?? {}));
+    const out = proxy.toJs({ dict_converter: Object.fromEntries });
+    proxy.destroy();
+    if (out.error) {
+      post({ type: 'error', id, message: out.error, kind: 'input' });
+      return;
+    }
+    post({ type: 'export', id, data: out.data, mime: out.mime, ms: out.ms }, [out.data.buffer]);
+  } catch (error) {
+    const last = String(error.message).trim().split('\n').pop();
+    post({ type: 'error', id, message: `Export failed: ${last}`, kind: 'runtime' });
   }
 }

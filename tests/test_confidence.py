@@ -1,0 +1,157 @@
+"""Per-pixel confidence (softmax probability of the label) against the literal computation:
+PyTorch interpolating all 150 channels, then softmax, in float64."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import PHOTOS, native_segmenter, run_in_pyodide
+from sceneseg.postprocess import (
+    CONFIDENCE_MAX_ERROR,
+    source_index,
+    upsample_argmax,
+    upsample_confidence,
+    upsample_confidence_exact,
+)
+from sceneseg.processing import decode
+
+# float32 rounding of the interpolated logits (both paths; PyTorch's reference is float64).
+ROUNDING = 3e-5
+
+
+def torch_confidence(logits: np.ndarray, height: int, width: int) -> np.ndarray:
+    up = F.interpolate(
+        torch.from_numpy(logits)[None].double(),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+    )[0]
+    return torch.softmax(up, dim=0).max(dim=0).values.numpy()
+
+
+def smooth_logits(rng, classes=150, size=128, coarse=8, scale=4.0) -> np.ndarray:
+    low = torch.from_numpy(rng.normal(size=(1, classes, coarse, coarse)).astype(np.float32) * scale)
+    high = F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).numpy()[0]
+    return high + rng.normal(size=high.shape).astype(np.float32) * 0.05
+
+
+def model_logits(photo) -> np.ndarray:
+    """The stand-in model's logits for a real photo (native onnxruntime, q8)."""
+    segmenter = native_segmenter("q8")
+    pixels = segmenter.processor.preprocess(decode(photo.read_bytes()))
+    return segmenter.backend.run_sync(pixels)[0]
+
+
+def logits_of(kind: str) -> np.ndarray:
+    rng = np.random.default_rng(sum(map(ord, kind)))
+    if kind == "random":  # the worst case: winners change in almost every cell
+        return rng.normal(size=(150, 128, 128)).astype(np.float32) * 3
+    if kind == "smooth":
+        return smooth_logits(rng)
+    (photo,) = [p for p in PHOTOS if p.stem == kind]
+    return model_logits(photo)
+
+
+@pytest.mark.parametrize("max_error", [CONFIDENCE_MAX_ERROR, 2.0**-17])
+@pytest.mark.parametrize("kind", ["random", "smooth", "astronaut", "ADE_val_00000001"])
+@pytest.mark.parametrize(("height", "width"), [(300, 451), (700, 523)])
+def test_confidence_within_its_bound(kind, height, width, max_error):
+    logits = logits_of(kind)
+    labels = upsample_argmax(logits, height, width)
+    got = upsample_confidence(logits, labels, max_error)
+    assert got.shape == (height, width) and got.dtype == np.float32
+    error = torch_confidence(logits, height, width) - got
+    # One-sided: the interpolated log-sum-exp of the minor classes can only be too large.
+    assert error.min() >= -ROUNDING, error.min()
+    assert error.max() <= max_error + ROUNDING, f"{error.max():.2e} > {max_error:.2e}"
+    print(f"{kind} {height}x{width} max_error {max_error:.1e}: largest error {error.max():.2e}")
+
+
+@pytest.mark.parametrize(("height", "width"), [(37, 53), (300, 451), (64, 20), (1, 1)])
+def test_exact_confidence_is_the_softmax_of_interpolated_logits(height, width):
+    logits = smooth_logits(np.random.default_rng(9))
+    labels = upsample_argmax(logits, height, width)
+    expected = torch_confidence(logits, height, width)
+    np.testing.assert_allclose(upsample_confidence_exact(logits, labels), expected, atol=1e-5)
+    # Small outputs and max_error=0 take the literal path.
+    np.testing.assert_array_equal(
+        upsample_confidence(logits, labels, 0.0), upsample_confidence_exact(logits, labels)
+    )
+
+
+def test_constant_logits_and_ties():
+    """Every class equal: p = 1/150 everywhere; two classes tied: 1/2."""
+    logits = np.zeros((150, 16, 16), np.float32)
+    labels = upsample_argmax(logits, 300, 200)
+    np.testing.assert_allclose(upsample_confidence(logits, labels), 1 / 150, rtol=1e-5)
+    logits[:] = -50
+    logits[3] = logits[7] = 4.0
+    np.testing.assert_allclose(upsample_confidence(logits, labels), 0.5, rtol=1e-5)
+
+
+def test_12_megapixels_time_memory_and_spot_rows():
+    """Bounded memory at 12 MP, rows equal to PyTorch's, and the time next to the argmax's."""
+    logits = logits_of("astronaut")  # the stand-in is unsure on it: many major classes
+    height, width = 3000, 4000
+    start = time.perf_counter()
+    labels = upsample_argmax(logits, height, width)
+    argmax_s = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        conf = upsample_confidence(logits, labels)
+        conf_s = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"12 MP: argmax {argmax_s:.2f} s, confidence {conf_s:.2f} s, peak {peak / 1e6:.0f} MB")
+    assert peak < 10 * height * width, f"peak {peak / 1e6:.0f} MB"  # the output is 4 B/px
+    ys = source_index(128, height)
+    for row in (0, 1234, 2999):
+        lo, hi = ys.lower[row], ys.upper[row]
+        blended = ys.w_lower[row] * logits[:, lo] + ys.w_upper[row] * logits[:, hi]
+        expected = torch_confidence(blended[:, None, :].astype(np.float32), 1, width)[0]
+        error = expected - conf[row]
+        assert error.min() >= -ROUNDING and error.max() <= CONFIDENCE_MAX_ERROR + ROUNDING
+
+
+# Pyodide (wasm32, its own numpy): the same logits give the same confidence, and its speed.
+PYODIDE_CONFIDENCE = """
+import sys, time
+import numpy as np
+from sceneseg.postprocess import upsample_argmax, upsample_confidence
+logits_path, out_path = sys.argv[1:]
+logits = np.load("/host" + logits_path)
+results = {}
+for height, width in [(300, 451), (700, 523), (3000, 4000)]:
+    labels = upsample_argmax(logits, height, width)
+    start = time.perf_counter()
+    results[f"{height}x{width}"] = upsample_confidence(logits, labels)
+    print(f"pyodide {height}x{width}: confidence {time.perf_counter() - start:.2f} s")
+np.savez("/host" + out_path, **results)
+"""
+
+
+def test_pyodide_computes_the_same_confidence(tmp_path):
+    logits = logits_of("ADE_val_00000001")
+    np.save(tmp_path / "logits.npy", logits)
+    printed = run_in_pyodide(
+        PYODIDE_CONFIDENCE, str(tmp_path / "logits.npy"), str(tmp_path / "out.npz")
+    )
+    print(printed)
+    pyodide = np.load(tmp_path / "out.npz")
+    for height, width in [(300, 451), (700, 523)]:
+        labels = upsample_argmax(logits, height, width)
+        ours = upsample_confidence(logits, labels)
+        theirs = pyodide[f"{height}x{width}"]
+        np.testing.assert_allclose(theirs, ours, rtol=0, atol=1e-5)
+        error = torch_confidence(logits, height, width) - theirs
+        assert error.min() >= -ROUNDING and error.max() <= CONFIDENCE_MAX_ERROR + ROUNDING
+    big = pyodide["3000x4000"]
+    assert big.shape == (3000, 4000) and big.min() > 0 and big.max() <= 1
