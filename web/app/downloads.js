@@ -1,21 +1,4 @@
-// Download names derived from the photo's name, and saving a Blob as a file.
-
-const SUFFIX = {
-  'labels-png': '-labels.png',
-  'overlay-png': '-overlay.png',
-  'mask-png': '-mask.png',
-  'masks-zip': '-masks.zip',
-  'confidence-png': '-confidence.png',
-  'summary-json': '-summary.json',
-};
-
-/** "IMG 0042.jpeg" + 'mask-png' + "tree" -> "IMG 0042-mask-tree.png" */
-export function downloadName(photoName, kind, className) {
-  const base = photoName.replace(/\.[^.]*$/, '').replace(/[\\/:*?"<>|]+/g, '_') || 'image';
-  const suffix = SUFFIX[kind] ?? `-${kind}`;
-  if (kind === 'mask-png' && className) return `${base}-mask-${className.replace(/[^\p{L}\p{N}]+/gu, '_')}.png`;
-  return base + suffix;
-}
+// Saving a Blob as a file (names come from the lib's exportName(), shared with the worker's kinds).
 
 export function saveBlob(blob, name) {
   const url = URL.createObjectURL(blob);

@@ -2,13 +2,13 @@
 // Clicking a name shows only that class (again: all); pointing at or focusing a row
 // highlights the class on the image. Filter by name (the list) and by group (list and image).
 
-/** Group names of a class: result.classes[].group is a string, a list or {context, kind}. */
+/** Groups of a class as 'axis:name' ('context:outdoor', 'kind:nature'); result.classes[].group
+ *  is {context, kind} (py/sceneseg/data/class_groups.csv). */
 export function groupsOf(cls) {
   const group = cls.group;
   if (!group) return [];
   if (typeof group === 'string') return [group];
-  if (Array.isArray(group)) return group.map(String);
-  return Object.values(group).filter(Boolean).map(String);
+  return Object.entries(group).filter(([, v]) => v).map(([k, v]) => `${k}:${v}`);
 }
 
 /**

@@ -2,8 +2,8 @@
 // split, side by side, confidence; zoom and pan; legend), the files out (downloads, encoded in
 // the worker). UI thread only: the segmentation runs in the engine's worker, per-pixel display
 // work in paint-worker.js.
-import { createSegmenter, InputError } from '../lib/sceneseg.js';
-import { downloadName, saveBlob } from './downloads.js';
+import { createSegmenter, exportName, InputError } from '../lib/sceneseg.js';
+import { saveBlob } from './downloads.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from './legend.js';
 import { createPainter } from './painter.js';
 import { createViewer } from './viewer.js';
@@ -262,7 +262,20 @@ function showBitmap(canvas, bitmap, width, height) {
 
 function fillGroups(classes) {
   const groups = [...new Set(classes.flatMap(groupsOf))].sort();
-  ui.groupFilter.replaceChildren(new Option('All groups', ''), ...groups.map((g) => new Option(g, g)));
+  // Values are 'axis:name' (context:outdoor, kind:nature): one list per axis.
+  const axes = new Map();
+  for (const g of groups) {
+    const [axis, name] = g.includes(':') ? g.split(':') : ['group', g];
+    if (!axes.has(axis)) axes.set(axis, []);
+    axes.get(axis).push(new Option(name, g));
+  }
+  const lists = [...axes].map(([axis, options]) => {
+    const list = document.createElement('optgroup');
+    list.label = axis[0].toUpperCase() + axis.slice(1);
+    list.append(...options);
+    return list;
+  });
+  ui.groupFilter.replaceChildren(new Option('All groups', ''), ...lists);
   ui.groupFilter.disabled = groups.length === 0;
   if (!groups.includes(view.group)) view.group = '';
   ui.groupFilter.value = view.group;
@@ -415,7 +428,7 @@ async function prepareLabelsDownload() {
   } catch {
     return;
   }
-  if (shown?.labels === labels && view.threshold === threshold) setLabelsLink(blob, downloadName(file.name, 'labels-png'));
+  if (shown?.labels === labels && view.threshold === threshold) setLabelsLink(blob, exportName(file.name, 'labels-png'));
 }
 
 function setLabelsLink(blob, name) {
@@ -441,7 +454,7 @@ for (const button of exportButtons) {
     button.setAttribute('aria-busy', 'true');
     try {
       const blob = await segmenter.export(kind, options);
-      saveBlob(blob, downloadName(shown.file.name, kind, cls?.name));
+      saveBlob(blob, exportName(shown.file.name, kind, kind === 'mask-png' ? cls?.name : undefined));
     } catch (error) {
       showError(`Could not prepare the download: ${error.message}`);
     } finally {
