@@ -233,3 +233,130 @@ def test_zoom_pan_split_and_side_by_side(app):
     assert overlay_box["width"] == pytest.approx(photo_box["width"], abs=1)
     page.select_option("#view-mode", "overlay")
     set_range(page, "#opacity", 60)
+
+
+def download(page, selector: str):
+    """Click a download control; returns (suggested file name, bytes)."""
+    page.wait_for_selector(f"{selector}:not([disabled]):not([aria-disabled=true])")
+    with page.expect_download(timeout=60_000) as info:
+        page.click(selector)
+    return info.value.suggested_filename, info.value.path().read_bytes()
+
+
+def test_downloads_confidence_view_and_threshold(app):
+    """Every download, named after the photo, holds what the page shows; the confidence
+    view shows the confidence map; the threshold leaves uncertain pixels unlabelled."""
+    import json
+    import zipfile
+
+    from sceneseg.palette import ADE20K_PALETTE
+
+    page = app.page
+    app.upload(PNG)
+    stem = PNG.stem
+    name, data = download(page, "#download-labels")
+    assert name == f"{stem}-labels.png"
+    labels = np.asarray(Image.open(io.BytesIO(data)))
+    height, width = labels.shape
+    name, data = download(page, "#download-overlay")
+    assert name == f"{stem}-overlay.png"
+    overlay = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(overlay, np.asarray(ADE20K_PALETTE, np.uint8)[labels])
+    # The selected class: the one clicked in the legend.
+    row = page.locator("#legend li").nth(1)
+    class_id = int(row.get_attribute("data-class-id"))
+    class_name = row.locator("button").inner_text()
+    row.locator("button").click()
+    name, data = download(page, "#download-mask")
+    assert name == f"{stem}-mask-{class_name.replace(' ', '-')}.png"
+    mask = np.asarray(Image.open(io.BytesIO(data)))
+    np.testing.assert_array_equal(mask > 0, labels == class_id)
+    row.locator("button").click()
+    name, data = download(page, "#download-masks")
+    assert name == f"{stem}-masks.zip"
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert len(archive.namelist()) >= len(np.unique(labels))
+    name, data = download(page, "#download-summary")
+    assert name == f"{stem}-summary.json"
+    summary = json.loads(data)
+    counts = np.bincount(labels.ravel(), minlength=150)
+    assert {c["id"]: c["pixels"] for c in summary["classes"]} == {
+        int(i): int(counts[i]) for i in np.flatnonzero(counts)
+    }
+    name, data = download(page, "#download-confidence")
+    assert name == f"{stem}-confidence.png"
+    confidence = np.asarray(Image.open(io.BytesIO(data))).astype(np.float64) / 65535
+    assert confidence.shape == (height, width)
+
+    # The confidence view: each pixel's confidence in grey on screen's canvas.
+    page.select_option("#view-mode", "confidence")
+    page.wait_for_timeout(500)
+    grey = read_canvas(page, "#overlay")
+    assert np.abs(grey[..., 0].astype(float) - confidence * 255).max() <= 1.01
+    # Hover read-out: class name and its confidence.
+    box = page.locator("#overlay").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert page.inner_text("#pointer-confidence").endswith("% confident")
+
+    # Threshold 50%: uncertain pixels drop out on screen and in the label map.
+    set_range(page, "#threshold", 50)
+    page.wait_for_timeout(800)
+    shown = read_canvas(page, "#overlay")[..., 3]
+    sure, unsure = confidence > 0.5 + 1e-3, confidence < 0.5 - 1e-3
+    assert (shown[unsure] == 0).all() and (shown[sure] == 255).all()
+    page.select_option("#view-mode", "overlay")
+    name, data = download(page, "#download-labels")
+    thresholded = np.asarray(Image.open(io.BytesIO(data)))
+    assert (thresholded[unsure] == 255).all()
+    np.testing.assert_array_equal(thresholded[sure], labels[sure])
+    set_range(page, "#threshold", 0)
+    page.wait_for_timeout(500)
+
+
+def test_12_megapixel_photo_never_blocks_the_ui_thread(app, tmp_path):
+    """Processed, drawn, zoomed, repainted, split and exported: no UI-thread task reaches 100 ms
+    (the browser's own long-task reports)."""
+    photo = tmp_path / "phone-size.png"
+    Image.open(PHOTOS[0]).convert("RGB").resize((4000, 3000), Image.BICUBIC).save(
+        photo, compress_level=1
+    )
+    page = app.page
+    page.evaluate(
+        """() => { window.longTasks = [];
+        const entry = (e) => [Math.round(e.startTime), e.duration];
+        new PerformanceObserver((list) => longTasks.push(...list.getEntries().map(entry)))
+            .observe({type: 'longtask'}); }"""
+    )
+    app.upload(photo, timeout=300_000)
+    marks = {"shown": page.evaluate("performance.now()")}
+    # Zoom (wheel and keys), highlight and isolate a class, the split view, exports.
+    box = page.locator("#viewport").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(50)
+    page.focus("#viewport")
+    page.keyboard.press("1")
+    page.keyboard.press("0")
+    marks["zoomed"] = page.evaluate("performance.now()")
+    page.locator("#legend li").nth(0).hover()
+    page.wait_for_timeout(800)
+    page.locator("#legend li button").nth(0).click()
+    page.wait_for_timeout(800)
+    page.locator("#legend li button").nth(0).click()
+    # 12 MP gets no confidence map (seconds in the worker): says so, view and slider off.
+    assert page.is_disabled("#threshold")
+    assert "up to 4 MP" in page.inner_text("#threshold-help")
+    page.select_option("#view-mode", "split")
+    page.wait_for_timeout(500)
+    page.select_option("#view-mode", "overlay")
+    marks["repainted"] = page.evaluate("performance.now()")
+    _, data = download(page, "#download-labels")
+    assert np.asarray(Image.open(io.BytesIO(data))).shape == (3000, 4000)
+    download(page, "#download-overlay")
+    page.wait_for_timeout(500)
+    long_tasks = page.evaluate("longTasks")
+    print(f"12 MP UI thread: long tasks [start, ms] {long_tasks}, steps done at {marks}")
+    print(f"12 MP timings {app.timings()}")
+    longest = max((d for _, d in long_tasks), default=0)
+    assert longest < 100, f"UI thread blocked {longest:.0f} ms"

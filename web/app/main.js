@@ -4,6 +4,7 @@
 // work in paint-worker.js.
 import { createSegmenter, exportName, InputError } from '../lib/sceneseg.js';
 import { saveBlob } from './downloads.js';
+import { headerSize } from './exif.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from './legend.js';
 import { createPainter } from './painter.js';
 import { createViewer } from './viewer.js';
@@ -15,7 +16,7 @@ const ui = Object.fromEntries(
     'zoom-in', 'zoom-out', 'zoom-fit', 'zoom-actual', 'progress', 'progress-fill', 'progress-text',
     'queued', 'error', 'announce', 'standin', 'standin-details', 'viewport', 'stage', 'photo', 'overlay',
     'split-line', 'placeholder', 'drop-hint', 'pointer-class', 'pointer-confidence', 'image-info',
-    'legend', 'legend-filter', 'group-filter', 'threshold', 'threshold-value', 'download-labels',
+    'legend', 'legend-filter', 'group-filter', 'threshold', 'threshold-value', 'threshold-note', 'download-labels',
     'engine', 'model-file', 'details-image', 'timings',
   ].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]),
 );
@@ -182,7 +183,8 @@ async function run(file) {
   }
   const photoKey = painter.decode(file); // in parallel with the segmentation
   try {
-    const result = await segmenter.segment(file, { signal: controller.signal, confidence: true });
+    const confidence = await wantConfidence(file);
+    const result = await segmenter.segment(file, { signal: controller.signal, confidence });
     if (controller.signal.aborted) return;
     await show(file, result, photoKey);
     // Tests (and anyone scripting the page) wait on this counter.
@@ -201,6 +203,16 @@ async function run(file) {
       delete document.body.dataset.busy;
     }
   }
+}
+
+/**
+ * The confidence map (view, threshold, read-out, download) for photos up to CONFIDENCE_MAX_PIXELS:
+ * beyond that it costs seconds in the worker (15 s for 12 MP measured here, loaded machine).
+ */
+const CONFIDENCE_MAX_PIXELS = 4e6;
+async function wantConfidence(file) {
+  const size = headerSize(await file.slice(0, 128 * 1024).arrayBuffer());
+  return !size || size.width * size.height <= CONFIDENCE_MAX_PIXELS;
 }
 
 // ---- the result on screen -------------------------------------------------------------------
@@ -236,6 +248,12 @@ async function show(file, result, photoKey) {
   fillGroups(classes);
   ui.legendFilter.disabled = false;
   ui.threshold.disabled = !confidence;
+  if (!confidence) {
+    view.threshold = 0;
+    ui.threshold.value = '0';
+    ui.thresholdValue.textContent = '0%';
+  }
+  ui.thresholdNote.textContent = confidence ? '' : `Confidence is computed for photos up to ${CONFIDENCE_MAX_PIXELS / 1e6} MP.`;
   ui.viewMode.querySelector('[value=confidence]').disabled = !confidence;
   if (!confidence && view.mode === 'confidence') setMode('overlay');
   updateLegend(ui.legend, view);
