@@ -54,8 +54,8 @@ export function createViewer({ viewport, stage, photo, overlay, splitLine, onPoi
   function apply() {
     clamp();
     stage.style.transform = `translate(${tx}px, ${ty}px) scale(${scale})`;
-    // Pixels stay crisp once they are larger than screen pixels.
-    stage.classList.toggle('pixelated', scale * devicePixelRatio > 1.5);
+    // Zoomed in far, pixels show as crisp squares (the labels are per pixel).
+    stage.classList.toggle('pixelated', scale * devicePixelRatio >= 3);
     overlay.style.left = mode === 'side' ? `${width + GAP}px` : '0';
     overlay.style.clipPath = mode === 'split' ? `inset(0 0 0 ${split * 100}%)` : '';
     splitLine.hidden = mode !== 'split' || !width;
