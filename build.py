@@ -574,6 +574,8 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Cross-Origin-Opener-Policy", "same-origin")
             self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("X-Content-Type-Options", "nosniff")
+        if self.path.startswith("/embed/"):
+            self.send_embed_headers()
         super().end_headers()
 
     def send_head(self):
@@ -601,6 +603,17 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Last-Modified", last_modified)
         self.end_headers()
         return io.BytesIO(body)
+
+    def send_embed_headers(self):
+        """The iframe widget (web/embed/): other sites may frame it. CORP lets hosts that are
+        cross-origin isolated (COEP require-corp) load it; frame-ancestors (a header only: a
+        <meta> CSP cannot set it) limits framing to embed-config.json's origins, if listed."""
+        self.send_header("Cross-Origin-Resource-Policy", "cross-origin")
+        with contextlib.suppress(OSError, ValueError):
+            config = json.loads((Path(self.directory) / "embed" / "embed-config.json").read_text())
+            origins = [o for o in config.get("allowed_origins", []) if isinstance(o, str)]
+            if origins:
+                self.send_header("Content-Security-Policy", "frame-ancestors " + " ".join(origins))
 
     def log_message(self, format, *args):  # quieter: errors only
         if len(args) > 1 and str(args[1]).startswith(("4", "5")):

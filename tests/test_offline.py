@@ -171,7 +171,7 @@ def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
         page.goto(site.url)
         # Picked while the engine is still loading: queued, and said so.
         page.set_input_files("#file", str(PHOTO))
-        assert "queued" in page.inner_text("#progress-text")
+        assert "queued" in page.inner_text("#queued")
         page.wait_for_selector("body[data-result='1']", timeout=180_000)
         assert page.get_attribute("body", "data-ready") == "true"
         timings = json.loads(page.get_attribute("#timings", "data-timings"))

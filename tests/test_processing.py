@@ -95,8 +95,10 @@ def test_gif_and_webp_decode():
         (b"\x89PNG\r\n\x1a\n" + b"\0" * 50, "not an image format"),
         # An iPhone photo's first box; Pillow has no HEIF decoder here or in Pyodide.
         (b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64, "HEIC/HEIF photos"),
+        # A TIFF Pillow cannot identify is told so, not that "TIFF can be read".
+        (b"II*\0\x08\0\0\0" + b"\xff" * 40, r"^This TIFF file uses a layout or compression"),
     ],
-    ids=["zero-bytes", "text", "bad-png-header", "heic"],
+    ids=["zero-bytes", "text", "bad-png-header", "heic", "unreadable-tiff"],
 )
 def test_bad_input_has_a_clear_message(data, message):
     with pytest.raises(ImageError, match=message):

@@ -200,6 +200,7 @@ def test_automatic_choice_on_fallback_adapter_and_the_setting(webgpu_browser, we
     assert not any(requested(app, f) for f in WEBGPU_FILES)
 
     app.requests.clear()
+    app.page.click("#details summary")  # the setting sits in the Details panel
     with app.page.expect_navigation():
         app.page.select_option("#backend-setting", "webgpu")
     assert "backend=webgpu" in app.page.url
@@ -216,6 +217,7 @@ def test_automatic_choice_on_fallback_adapter_and_the_setting(webgpu_browser, we
     app.page.wait_for_selector("body[data-ready=true]", timeout=120_000)
     assert (choice(app)["backend"], choice(app)["precision"]) == ("webgpu", "fp32")
     assert "no shader-f16" in choice(app)["text"]
+    app.page.click("#details summary")
     with app.page.expect_navigation():
         app.page.select_option("#backend-setting", "auto")
     app.page.wait_for_selector("body[data-ready=true]", timeout=120_000)

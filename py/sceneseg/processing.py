@@ -77,6 +77,12 @@ def _unreadable_message(data: bytes | bytearray | memoryview) -> str:
                 "export it as JPEG first (on an iPhone: Settings > Camera > Formats > "
                 "Most Compatible)."
             )
+    if head[:4] in (b"II*\0", b"MM\0*"):
+        # TIFF is a container of many layouts and compressions; Pillow reads the common ones.
+        return (
+            "This TIFF file uses a layout or compression that cannot be read here, or is "
+            "damaged; save it as PNG or JPEG and try again."
+        )
     return f"This file is not an image format that can be read here ({_SUPPORTED})."
 
 

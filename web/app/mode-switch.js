@@ -1,6 +1,6 @@
 // Photo / Video / Batch: one tab list switches which part of the page is shown. The photo
 // mode is the page's own controls and result; video and batch are their own sections.
-const PHOTO_PARTS = 'section.controls, main.result';
+const PHOTO_PARTS = 'main > section.inputs, main > div.workspace';
 
 /** @param {(mode: string) => void} [onChange] */
 export function setupModes(onChange = () => {}) {

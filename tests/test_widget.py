@@ -1,0 +1,246 @@
+"""The iframe widget (web/embed/): a host page on one origin, the widget on another
+(127.0.0.1 vs localhost, different ports), talking postMessage as a site owner's page would."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import re
+import socket
+import threading
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+
+from conftest import PHOTOS, ROOT, native_segmenter, serve_site
+
+pytestmark = pytest.mark.browser
+
+PNG = next(p for p in PHOTOS if p.suffix == ".png")  # PNG: every decoder agrees
+
+
+class DualStackServer(http.server.ThreadingHTTPServer):
+    """Listens on IPv6 and IPv4 loopback: Chromium may resolve "localhost" to ::1 only."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+@contextlib.contextmanager
+def serve_localhost(directory):
+    import build
+
+    handler = functools.partial(build.Handler, directory=str(directory))
+    server = DualStackServer(("::", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def origins(built_site):
+    """(widget origin, host origin): the same build served twice, on two origins."""
+    with serve_localhost(built_site) as widget_port, serve_site(built_site) as host_port:
+        yield f"http://localhost:{widget_port}", f"http://127.0.0.1:{host_port}"
+
+
+def host_url(host: str, widget: str, allowed: str) -> str:
+    widget_url = f"{widget}/embed/embed.html?origins={quote(allowed, safe='')}"
+    return f"{host}/embed/example-host.html?widget={quote(widget_url, safe='')}"
+
+
+@pytest.fixture(scope="module")
+def host_page(browser, origins):
+    widget, host = origins
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(host_url(host, widget, host))
+    page.wait_for_function(
+        "widgetMessages.some(m => m.type === 'ready')", timeout=120_000, polling=200
+    )
+    page.errors = errors
+    yield page
+    page.close()
+
+
+def widget_frame(page):
+    return next(f for f in page.frames if f.url.split("?")[0].endswith("/embed/embed.html"))
+
+
+def wait_reply(page, id_, timeout=120_000):
+    answer = f"m => m.id === {id_!r} && (m.type === 'result' || m.type === 'error')"
+    page.wait_for_function(f"widgetMessages.some({answer})", timeout=timeout, polling=100)
+    return page.evaluate(
+        f"""() => {{
+        const m = widgetMessages.find({answer});
+        return {{...m, labels: m.labels ? Array.from(m.labels) : undefined,
+                 overlay: m.overlay ? [m.overlay.width, m.overlay.height] : undefined,
+                 confidence: m.confidence ? m.confidence.length : undefined}};
+    }}"""
+    )
+
+
+def test_round_trip_from_another_origin(host_page, origins):
+    """A File picked on the host page, an ArrayBuffer and an ImageBitmap: each answered with
+    the label map (same labels as the CPython pipeline), a summary and, if asked, an overlay."""
+    widget, _ = origins
+    page = host_page
+    ready = page.evaluate("widgetMessages.find(m => m.type === 'ready')")
+    assert ready["protocol"] == 1 and ready["backend"].startswith("wasm")
+
+    page.set_input_files("#host-file", str(PNG))  # the example page sends id 'photo-1'
+    result = wait_reply(page, "photo-1")
+    assert result["type"] == "result", result
+    height, width = native_segmenter("q8").segment_sync(PNG.read_bytes()).labels.shape
+    assert (result["width"], result["height"]) == (width, height)
+    labels = np.array(result["labels"], np.uint8).reshape(height, width)
+    expected = native_segmenter("q8").segment_sync(PNG.read_bytes()).labels
+    assert (labels == expected).mean() >= 0.995
+    summary = result["summary"]
+    assert sum(c["pixels"] for c in summary["classes"]) == width * height
+    assert summary["classes"][0]["id"] == int(np.bincount(labels.ravel()).argmax())
+    assert result["overlay"] == [width, height]
+    # The host page shows what it got, in words.
+    assert f"result photo-1: {width}×{height}" in page.inner_text("#host-log")
+
+    # ArrayBuffer and ImageBitmap, sent by script from the host's origin, numeric ids.
+    data = list(PNG.read_bytes())
+    page.evaluate(
+        """([bytes, origin]) => {
+        const frame = document.getElementById('widget').contentWindow;
+        const buffer = new Uint8Array(bytes).buffer;
+        const options = {confidence: true};
+        frame.postMessage({type: 'segment', id: 2, image: buffer, options}, origin);
+        return createImageBitmap(new Blob([new Uint8Array(bytes)])).then((bitmap) =>
+            frame.postMessage({type: 'segment', id: 3, image: bitmap}, origin, [bitmap]));
+    }""",
+        [data, widget],
+    )
+    for id_ in (2, 3):
+        answer = wait_reply(page, id_)
+        assert answer["type"] == "result", answer
+        again = np.array(answer["labels"], np.uint8).reshape(height, width)
+        # The same pixels in, the same labels out, however the image was sent.
+        np.testing.assert_array_equal(again, labels)
+        assert answer["overlay"] is None
+    assert page.errors == []
+
+
+def test_malformed_requests_get_an_error_reply(host_page, origins):
+    widget, _ = origins
+    page = host_page
+    before = widget_frame(page).get_attribute("body", "data-result")
+    page.evaluate(
+        """(origin) => {
+        const frame = document.getElementById('widget').contentWindow;
+        for (const message of [
+            'segment this please',
+            null,
+            {type: 'segment', image: new Blob(['x'])},
+            {type: 'segment', id: 'no-image'},
+            {type: 'segment', id: 'bad-image', image: 42},
+            {type: 'segment', id: 'bad-options', image: new Blob(['x']), options: 'fast'},
+            {type: 'explode', id: 7},
+        ]) frame.postMessage(message, origin);
+        // A well-formed request whose bytes are not an image: the engine's own message.
+        frame.postMessage({type: 'segment', id: 'text', image: new Blob(['not a photo'])}, origin);
+    }""",
+        widget,
+    )
+    page.wait_for_function(
+        "widgetMessages.filter(m => m.type === 'error').length >= 8", timeout=60_000
+    )
+    errors = page.evaluate("widgetMessages.filter(m => m.type === 'error')")
+    by_id = {}
+    for e in errors:
+        by_id.setdefault(e["id"], []).append(e)
+    assert len(by_id[None]) == 3 and all(e["code"] == "bad-request" for e in by_id[None])
+    for id_ in ("no-image", "bad-image", "bad-options", 7):
+        assert by_id[id_][0]["code"] == "bad-request", by_id[id_]
+    assert by_id["text"][0]["code"] == "bad-image"
+    assert "not an image format" in by_id["text"][0]["message"]
+    # Nothing was shown for them, nothing broke, and the widget still answers.
+    assert widget_frame(page).get_attribute("body", "data-result") == before
+    page.evaluate(
+        "(origin) => document.getElementById('widget').contentWindow"
+        ".postMessage({type: 'hello', id: 'still-there'}, origin)",
+        widget,
+    )
+    page.wait_for_function("widgetMessages.some(m => m.id === 'still-there')", timeout=10_000)
+    assert page.errors == []
+
+
+def test_other_origins_are_ignored(browser, host_page, origins):
+    """A frame of another origin posting to the widget gets nothing back; a page of another
+    origin embedding the widget gets a widget that does nothing."""
+    widget, host = origins
+    # A third origin: the widget's dual-stack server also answers on 127.0.0.2.
+    stranger = widget.replace("localhost", "127.0.0.2")
+    page = host_page
+    # A sibling frame from another origin, on the same host page, talks to the widget.
+    page.evaluate(
+        """(src) => new Promise((resolve) => {
+        const frame = document.createElement('iframe');
+        frame.src = src; frame.title = 'stranger'; frame.onload = resolve;
+        document.body.append(frame);
+    })""",
+        # (under /embed/: the only path with CORP, which this COEP host page requires)
+        f"{stranger}/embed/embed-config.json",
+    )
+    frame = next(f for f in page.frames if f.url.startswith(stranger))
+    results_before = widget_frame(page).get_attribute("body", "data-result")
+    count_before = page.evaluate("widgetMessages.length")
+    frame.evaluate(
+        """(bytes) => {
+        window.got = [];
+        addEventListener('message', (e) => got.push(e.data));
+        const widget = parent.frames[0];
+        widget.postMessage({type: 'hello', id: 'stranger'}, '*');
+        widget.postMessage({type: 'segment', id: 'stranger-photo',
+                            image: new Blob([new Uint8Array(bytes)])}, '*');
+        widget.postMessage('malformed', '*');
+    }""",
+        list(PNG.read_bytes()),
+    )
+    page.wait_for_timeout(4000)
+    assert frame.evaluate("got") == []
+    assert page.evaluate("widgetMessages.length") == count_before
+    assert widget_frame(page).get_attribute("body", "data-result") == results_before
+
+    # The widget embedded by a page whose origin is not on its list.
+    other = browser.new_page()
+    try:
+        other.goto(host_url(stranger, widget, host))
+        frame = None
+        for _ in range(50):
+            frame = next(
+                (f for f in other.frames if f.url.split("?")[0].endswith("/embed/embed.html")),
+                None,
+            )
+            if frame:
+                break
+            other.wait_for_timeout(100)
+        frame.wait_for_selector("body[data-refused=true]", timeout=30_000)
+        assert "not enabled for this site" in frame.inner_text("#status")
+        other.wait_for_timeout(2000)
+        assert other.evaluate("widgetMessages") == []
+    finally:
+        other.close()
+
+
+def test_widget_never_posts_to_any_origin():
+    """No postMessage with a '*' target in the widget: replies go to the requester's origin,
+    unsolicited messages to the parent under each allowed origin (the browser drops the rest)."""
+    code = (ROOT / "web" / "embed" / "embed.js").read_text()
+    calls = re.findall(r"postMessage\((.*)", code)
+    assert len(calls) >= 2
+    assert all("targetOrigin: " in call for call in calls), calls
+    assert not re.search(r"targetOrigin:\s*['\"]\*", code)

@@ -1,0 +1,98 @@
+// The page's own small worker for per-pixel display work, so the UI thread never does any:
+//  - the photo decoded and drawn upright (EXIF orientation applied here, the same way in every
+//    browser), handed back as an ImageBitmap;
+//  - the overlay repainted when the view changes (classes hidden, isolated or highlighted,
+//    the confidence view, the confidence threshold), handed back as an ImageBitmap.
+//
+// Messages in:  {type: 'decode', key, file}             start decoding while the model runs
+//               {type: 'photo', seq, key, width, height} draw it upright at the labels' size
+//               {type: 'drop', key}
+//               {type: 'labels', labels: Uint8Array, confidence?: Uint8Array, width, height}
+//               {type: 'paint', seq, mode: 'classes'|'confidence', lut: Uint32Array(256),
+//                threshold: 0..255}
+// Messages out: {type: 'photo', seq, bitmap|null}
+//               {type: 'paint', seq, bitmap}
+import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
+
+let labels = null;
+let confidence = null;
+let width = 0;
+let height = 0;
+let pixels = null; // reused output buffer (RGBA as Uint32)
+const decoded = new Map(); // key -> Promise<{raw: ImageBitmap, orientation}>
+
+self.onmessage = async ({ data: message }) => {
+  if (message.type === 'decode') {
+    const job = decode(message.file);
+    job.catch(() => {});
+    decoded.set(message.key, job);
+  } else if (message.type === 'drop') {
+    decoded.get(message.key)?.then(({ raw }) => raw.close(), () => {});
+    decoded.delete(message.key);
+  } else if (message.type === 'photo') {
+    const job = decoded.get(message.key);
+    decoded.delete(message.key);
+    const bitmap = job ? await uprightPhoto(await job.catch(() => null), message).catch(() => null) : null;
+    self.postMessage({ type: 'photo', seq: message.seq, bitmap }, bitmap ? [bitmap] : []);
+  } else if (message.type === 'labels') {
+    ({ labels, width, height } = message);
+    confidence = message.confidence ?? null;
+    pixels = null;
+  } else if (message.type === 'paint') {
+    const bitmap = await paint(message);
+    self.postMessage({ type: 'paint', seq: message.seq, bitmap }, [bitmap]);
+  }
+};
+
+async function decode(file) {
+  const [orientation, applied, raw] = await Promise.all([
+    file.slice(0, 256 * 1024).arrayBuffer().then(exifOrientation),
+    decoderAppliesOrientation(),
+    createImageBitmap(file),
+  ]);
+  // Drawing into a 2D canvas below follows the decoder's orientation; add ours if it has none.
+  return { raw, orientation: applied ? 1 : orientation };
+}
+
+/** The photo upright at width x height (the labels' size), or null if the browser cannot decode it. */
+async function uprightPhoto(photo, { width, height }) {
+  if (!photo) return null;
+  const { raw, orientation } = photo;
+  let { width: w, height: h, matrix } = orientationTransform(orientation, raw.width, raw.height);
+  if (w !== width || h !== height) {
+    // The decoder applied the orientation after all (or there was none to apply).
+    ({ width: w, height: h, matrix } = orientationTransform(1, raw.width, raw.height));
+  }
+  if (w !== width || h !== height) {
+    raw.close();
+    return null;
+  }
+  const canvas = new OffscreenCanvas(w, h);
+  const context = canvas.getContext('2d');
+  context.setTransform(...matrix);
+  context.drawImage(raw, 0, 0);
+  raw.close();
+  return canvas.transferToImageBitmap();
+}
+
+/** Each pixel in lut[class] (RGBA packed as the platform's Uint32), or its confidence in grey. */
+async function paint({ mode, lut, threshold }) {
+  const count = width * height;
+  pixels ??= new Uint32Array(count);
+  const little = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  if (mode === 'confidence' && confidence) {
+    // Grey ramp, opaque; pixels below the threshold in the unlabelled colour (transparent).
+    const grey = new Uint32Array(256);
+    for (let v = 0; v < 256; v++) grey[v] = little ? (0xff000000 | (v << 16) | (v << 8) | v) >>> 0 : ((v << 24) | (v << 16) | (v << 8) | 0xff) >>> 0;
+    for (let i = 0; i < count; i++) {
+      const c = confidence[i];
+      pixels[i] = c < threshold ? 0 : grey[c];
+    }
+  } else if (confidence && threshold > 0) {
+    for (let i = 0; i < count; i++) pixels[i] = confidence[i] < threshold ? 0 : lut[labels[i]];
+  } else {
+    for (let i = 0; i < count; i++) pixels[i] = lut[labels[i]];
+  }
+  const image = new ImageData(new Uint8ClampedArray(pixels.buffer), width, height);
+  return createImageBitmap(image, { premultiplyAlpha: 'none' });
+}

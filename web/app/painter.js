@@ -1,0 +1,52 @@
+// UI-thread side of paint-worker.js: one request of each kind in flight, the latest wins.
+
+export function createPainter() {
+  const worker = new Worker(new URL('./paint-worker.js', import.meta.url), { type: 'module' });
+  let seq = 0;
+  const waiting = new Map(); // seq -> resolve
+  worker.onmessage = ({ data }) => {
+    const resolve = waiting.get(data.seq);
+    waiting.delete(data.seq);
+    if (resolve) resolve(data.bitmap);
+    else data.bitmap?.close(); // superseded
+  };
+  let latestPaint = 0;
+  return {
+    /** Start decoding a photo (while the model runs); returns its key. */
+    decode(file) {
+      const key = ++seq;
+      worker.postMessage({ type: 'decode', key, file });
+      return key;
+    },
+    drop(key) {
+      worker.postMessage({ type: 'drop', key });
+    },
+    /** The decoded photo upright at width x height, or null if this browser cannot decode it. */
+    photo(key, width, height) {
+      const id = ++seq;
+      worker.postMessage({ type: 'photo', seq: id, key, width, height });
+      return new Promise((resolve) => waiting.set(id, resolve));
+    },
+    /** A copy of the label map (and confidence) for repainting; the caller keeps its own. */
+    setLabels(labels, width, height, confidence) {
+      const copies = { labels: labels.slice(), confidence: confidence?.slice() };
+      const transfer = [copies.labels.buffer, ...(copies.confidence ? [copies.confidence.buffer] : [])];
+      worker.postMessage({ type: 'labels', ...copies, width, height }, transfer);
+    },
+    /** Resolves with an ImageBitmap, or null if a later paint() replaced this one. */
+    paint(mode, lut, threshold) {
+      const id = ++seq;
+      latestPaint = id;
+      worker.postMessage({ type: 'paint', seq: id, mode, lut, threshold });
+      return new Promise((resolve) =>
+        waiting.set(id, (bitmap) => {
+          if (id === latestPaint) resolve(bitmap);
+          else {
+            bitmap.close();
+            resolve(null);
+          }
+        }),
+      );
+    },
+  };
+}
