@@ -275,7 +275,7 @@ def test_a_plain_http_lan_address_still_works(lan_browser, site_url, tmp_path):
         app = AppPage(page, f"http://{LAN_HOST}:{port}/")
         assert page.evaluate("isSecureContext") is False
         assert page.get_attribute("#engine", "data-threads") == "1"
-        assert "1 thread (this host is not cross-origin isolated)" in page.inner_text("#engine")
+        assert "1 thread (this host is not cross-origin isolated)" in page.text_content("#engine")
         photo = next(p for p in PHOTOS if p.suffix == ".png")
         app.upload(photo)
         labels = read_labels(app.download_labels(tmp_path / "labels.png"))

@@ -105,7 +105,7 @@ def segment(page, tmp_path: Path, count: int) -> np.ndarray:
 def wait_offline_ready(page):
     page.wait_for_selector("body[data-offline-ready=true]", timeout=120_000)
     # The service worker's install (precache) has finished once it is active.
-    page.wait_for_function("navigator.serviceWorker.ready.then(r => !!r.active)", timeout=120_000)
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => Boolean(r.active))")
 
 
 def test_served_gzip_like_a_static_host(site_url, built_site):
@@ -263,7 +263,7 @@ def test_clear_cached_model(browser, built_site, tmp_path):
         page.wait_for_selector("#clear-cache:not([hidden])")
         assert int(page.get_attribute("#app-status", "data-cached-bytes")) > 4_000_000
         page.click("#clear-cache")
-        page.wait_for_function("document.querySelector('#app-status').dataset.cachedBytes === '0'")
+        page.wait_for_selector("#app-status[data-cached-bytes='0']")
         assert "No model stored" in page.inner_text("#app-status")
         site.log.clear()
         page.reload()
@@ -281,7 +281,9 @@ def test_a_new_version_waits_for_the_visitor(browser, built_site, tmp_path):
 
         # Deploy a new build over the old one: a changed page, a new sw.js.
         index = site.directory / "index.html"
-        index.write_text(index.read_text().replace("<h1>SceneSeg</h1>", "<h1>SceneSeg 2</h1>"))
+        html = index.read_text()
+        assert "<title>SceneSeg —" in html
+        index.write_text(html.replace("<title>SceneSeg —", "<title>SceneSeg 2 —"))
         info = json.loads((site.directory / "build-info.json").read_text())
         new = build.add_service_worker(site.directory, info)
         assert new != old
@@ -290,13 +292,13 @@ def test_a_new_version_waits_for_the_visitor(browser, built_site, tmp_path):
         wait_ready(page)
         page.wait_for_selector("body[data-update-ready=true]", timeout=120_000)
         # Until the visitor chooses, the old version is served, whole.
-        assert page.inner_text("h1") == "SceneSeg"
+        assert page.title().startswith("SceneSeg —")
         served = page.evaluate("fetch('build-info.json').then(r => r.json()).then(i => i.version)")
         assert served == old
         with page.expect_navigation():
             page.click("#update button")
         wait_ready(page)
-        assert page.inner_text("h1") == "SceneSeg 2"
+        assert page.title().startswith("SceneSeg 2 —")
         served = page.evaluate("fetch('build-info.json').then(r => r.json()).then(i => i.version)")
         assert served == new
 
@@ -317,7 +319,7 @@ def test_threads_on_a_host_without_isolation_headers(browser, built_site, tmp_pa
         wait_ready(page)
         assert page.evaluate("crossOriginIsolated") is True
         assert int(page.get_attribute("#engine", "data-threads")) >= 2
-        assert "threads" in page.inner_text("#engine")
+        assert "threads" in page.text_content("#engine")
 
 
 def test_page_declares_an_installable_app(site_url, built_site):

@@ -84,7 +84,7 @@ def choice(app: AppPage) -> dict:
     return {
         "backend": line.get_attribute("data-backend"),
         "precision": line.get_attribute("data-precision"),
-        "text": line.inner_text(),
+        "text": line.text_content(),  # in the Details panel, which may be closed
     }
 
 
@@ -206,7 +206,7 @@ def test_automatic_choice_on_fallback_adapter_and_the_setting(webgpu_browser, we
     assert "backend=webgpu" in app.page.url
     app.page.wait_for_selector("body[data-ready=true]", timeout=120_000)
     assert (choice(app)["backend"], choice(app)["precision"]) == ("webgpu", "fp32")
-    assert "webgpu (fp32)" in app.page.inner_text("#engine")
+    assert "webgpu (fp32)" in app.page.text_content("#engine")
     assert all(requested(app, f) for f in [*WEBGPU_FILES, "model.onnx"])
     assert not any(
         requested(app, f) for f in ["ort-wasm-simd-threaded.wasm", "model_quantized.onnx"]
@@ -258,12 +258,12 @@ def test_forced_webgpu_failure_falls_back_to_wasm(
         notice = choice(app)["text"]
         assert notice.startswith("WebGPU stopped working") and "switched to WASM (q8)" in notice
         assert ("device lost" in notice) == (kind == "lost")
-    assert app.page.inner_text("#timings").startswith("wasm (q8")
+    assert app.page.text_content("#timings").startswith("wasm (q8")
     labels = labels_of(app, tmp_path, kind)
     assert labels.shape == wasm_q8_labels.shape == (300, 451)
     assert float((labels == wasm_q8_labels).mean()) >= 0.999
     app.upload(PHOTO)  # the next photo: WASM straight away
-    assert app.page.inner_text("#timings").startswith("wasm (q8")
+    assert app.page.text_content("#timings").startswith("wasm (q8")
     assert app.errors == []
     app.page.context.close()
 
@@ -277,7 +277,7 @@ def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path)
     assert choice(gpu)["backend"] == "webgpu"
     gpu.upload(PHOTO, timeout=SWIFTSHADER_TIMEOUT)
     assert choice(gpu)["backend"] == "webgpu", "WebGPU fell back: " + choice(gpu)["text"]
-    assert gpu.page.inner_text("#timings").startswith("webgpu (fp32)")
+    assert gpu.page.text_content("#timings").startswith("webgpu (fp32)")
     gpu_labels = labels_of(gpu, tmp_path, "webgpu")
 
     cpu = open_app(webgpu_browser, webgpu_url + "?backend=wasm&precision=fp32")

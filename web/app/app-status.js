@@ -18,8 +18,6 @@ export function showAppStatus(element, segmenter, info) {
   const update = document.createElement('span');
   update.id = 'update';
   update.hidden = true;
-  element.replaceChildren(offline, storage, clear, update);
-  element.hidden = false;
 
   const refreshStorage = async () => {
     if (!info.cache.on) {
@@ -49,12 +47,15 @@ export function showAppStatus(element, segmenter, info) {
       await refreshStorage();
     }
   });
-  refreshStorage();
   // Ask the browser not to evict the model under storage pressure (granted silently to
   // installed apps and often-visited sites; a refusal changes nothing).
   if (info.cache.on) navigator.storage?.persist?.().catch(() => {});
 
-  registerServiceWorker(offline, update);
+  // Shown in one go once both are known, into room the layout keeps for it: nothing moves.
+  Promise.all([refreshStorage(), registerServiceWorker(offline, update)]).then(() => {
+    element.replaceChildren(offline, storage, clear, update);
+    element.hidden = false;
+  });
 }
 
 async function registerServiceWorker(offline, update) {
@@ -75,8 +76,6 @@ async function registerServiceWorker(offline, update) {
     offline.textContent = 'Works offline.';
     document.body.dataset.offlineReady = 'true';
   };
-  if (registration.active) ready();
-  else navigator.serviceWorker.ready.then(ready);
 
   // A new version installs in the background and waits; the visitor decides when to switch.
   const offer = (waiting) => {
@@ -102,4 +101,14 @@ async function registerServiceWorker(offline, update) {
   if (registration.waiting && navigator.serviceWorker.controller) offer(registration.waiting);
   if (registration.installing) watch(registration.installing);
   registration.addEventListener('updatefound', () => watch(registration.installing));
+  // Resolves once this version is cached whole (at once on return visits), or its install failed
+  // (no room to store the app, for one).
+  if (registration.active) return ready();
+  const installing = registration.installing ?? registration.waiting;
+  const failed = new Promise((resolve) =>
+    installing?.addEventListener('statechange', () => installing.state === 'redundant' && resolve()),
+  );
+  const outcome = await Promise.race([navigator.serviceWorker.ready.then(() => 'ready'), failed.then(() => 'failed')]);
+  if (outcome === 'ready') ready();
+  else offline.textContent = 'Offline use is unavailable: the app could not be stored on this device.';
 }
