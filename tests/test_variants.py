@@ -212,6 +212,20 @@ def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
             app = AppPage(context.new_page(), f"http://127.0.0.1:{port}/")
             app.upload(PHOTO)
             labels = np.asarray(Image.open(app.download_labels(tmp_path / "labels.png")))
+            # The Details panel offers the build's models with their download sizes; picking
+            # one reloads the page on it.
+            page = app.page
+            page.click("#details summary")
+            options = page.locator("#model-setting option").evaluate_all(
+                "options => options.map(o => [o.value, o.textContent])"
+            )
+            assert [value for value, _ in options] == [RANDOM_ID, STANDIN_ID]
+            assert all(" MB" in text for _, text in options)
+            with page.expect_navigation():
+                page.select_option("#model-setting", STANDIN_ID)
+            assert f"model={STANDIN_ID}" in page.url
+            page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+            assert "stand-in" in page.text_content("#engine")
     finally:
         context.close()
     assert app.errors == []

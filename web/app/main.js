@@ -10,6 +10,7 @@ import { saveBlob } from './downloads.js';
 import { headerSize } from './exif.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from './legend.js';
 import { createPainter } from './painter.js';
+import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
 import { setupVideo } from './video/video.js';
 import { createViewer } from './viewer.js';
@@ -64,6 +65,7 @@ segmenter.ready.then(
     ui.engine.dataset.startup = JSON.stringify({ ...info.startup, python: info.python?.mode });
     showChoice(info.choice);
     showAppStatus(ui.appStatus, segmenter, info);
+    mountModelSetting(ui.details, info.model.id); // when the build has several models
     // Navigation -> ready, for benchmarks and tests.
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     if (info.model.standin) {
