@@ -487,19 +487,21 @@ def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndar
     num_classes, h, w = logits.shape
     height, width = labels.shape
     ys, xs = source_index(h, height), source_index(w, width)
-    # Columns first for every source row: [h, C, W].
-    across = np.ascontiguousarray(
-        (logits[:, :, xs.lower] * xs.w_lower + logits[:, :, xs.upper] * xs.w_upper).transpose(
-            1, 0, 2
-        )
-    )
     out = np.empty((height, width), dtype=np.float32)
     rows_per_step = max(1, _MAX_WORK_ELEMENTS // (num_classes * width))
     for s in range(0, height, rows_per_step):
         e = min(height, s + rows_per_step)
+        # Columns first, for the source rows this band needs only: [rows, C, W]. (All 128 at
+        # once would be 1.5 GB for a 20000-pixel-wide panorama.)
+        lower, upper = ys.lower[s:e], ys.upper[s:e]
+        rows = np.unique(np.concatenate([lower, upper]))
+        part = logits[:, rows]
+        across = (part[:, :, xs.lower] * xs.w_lower + part[:, :, xs.upper] * xs.w_upper).transpose(
+            1, 0, 2
+        )
         f = (
-            ys.w_lower[s:e, None, None] * across[ys.lower[s:e]]
-            + ys.w_upper[s:e, None, None] * across[ys.upper[s:e]]
+            ys.w_lower[s:e, None, None] * across[np.searchsorted(rows, lower)]
+            + ys.w_upper[s:e, None, None] * across[np.searchsorted(rows, upper)]
         )  # [rows, C, W]
         f -= f.max(axis=1, keepdims=True)
         np.exp(f, out=f)
