@@ -141,11 +141,13 @@ def test_ways_in_drop_paste_example_and_several_files(app):
     app.results += 1
     page.wait_for_selector(f"body[data-result='{app.results}']", timeout=120_000)
     assert page.inner_text("#image-info") == "coffee.jpg · 600×400"
-    # Several files at once: one after another, the last stays on screen.
+    # Several files at once go to the batch view, each listed with its state.
     page.set_input_files("#file", [str(PHOTOS[0]), str(PNG)])
-    app.results += 2
-    page.wait_for_selector(f"body[data-result='{app.results}']", timeout=240_000)
-    assert page.inner_text("#image-info").startswith(f"{PNG.name} ")
+    page.wait_for_selector("#batch:not([hidden])")
+    page.wait_for_selector("#batch-list li[data-state=done] >> nth=1", timeout=240_000)
+    assert page.locator("#batch-list li").count() == 2
+    page.click("#modes [data-mode=photo]")
+    page.wait_for_selector("#viewport", state="visible")
     # A camera button exists for phones (an input that asks for the camera).
     assert page.get_attribute("#camera", "capture") == "environment"
     assert page.is_hidden("#error")
