@@ -385,8 +385,11 @@ class App:
     def threads(self) -> int | None:
         if self.name == "peer":
             return int(self.page.get_attribute("body", "data-threads"))
-        # SceneSeg names its backend in #timings, e.g. "wasm (q8, 2 threads): ..."
-        match = re.search(r"(\d+) threads?", self.page.inner_text("#timings"))
+        # SceneSeg: #engine[data-threads] (set when ready); else its backend's name in #timings,
+        # e.g. "wasm (q8, 2 threads): ..." (in the Details panel, which may be closed).
+        if self.page.get_attribute("#engine", "data-threads"):
+            return int(self.page.get_attribute("#engine", "data-threads"))
+        match = re.search(r"(\d+) threads?", self.page.text_content("#timings") or "")
         return int(match.group(1)) if match else None
 
 

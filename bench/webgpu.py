@@ -147,7 +147,7 @@ def bench_stages(open_app, photo: Path, wasm_repeat: int, webgpu_repeat: int) ->
         row = [median_of(samples[n], stage) for n in variants]
         print(f"| {stage} | " + " | ".join("–" if v is None else f"{v:.0f}" for v in row) + " |")
     for name, app in apps.items():
-        print(f"- {name}: {app.page.inner_text('#backend-choice')}")
+        print(f"- {name}: {app.page.text_content('#backend-choice')}")
 
 
 def bench_memory(open_app, marker: str, photo: Path, query: str, count: int) -> None:
@@ -170,7 +170,7 @@ def bench_memory(open_app, marker: str, photo: Path, query: str, count: int) -> 
               f"{max(values):.0f} | {values[-1] - second:+.0f} |")  # fmt: skip
     for kind in ("renderer", "gpu-process"):
         print(f"- {kind} after each photo (MB): " + " ".join(f"{r[kind]:.0f}" for r in rows))
-    print(f"- {app.page.inner_text('#backend-choice')}")
+    print(f"- {app.page.text_content('#backend-choice')}")
 
 
 def main() -> None:
