@@ -175,8 +175,14 @@ def visitor(playwright, site_url, tmp_path_factory):
     def launch():
         if state["context"]:
             state["context"].close()
+        # No service worker: these tests are about Python's snapshot, and one test changes
+        # build-info.json through page routing, which a service worker's fetches would bypass.
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, accept_downloads=True
+            profile,
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            accept_downloads=True,
+            service_workers="block",
         )
         context.add_init_script(RECORD_READY)
         state["context"] = context

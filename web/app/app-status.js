@@ -72,6 +72,11 @@ async function registerServiceWorker(offline, update) {
     offline.textContent = `Offline use is unavailable: ${error.message}`;
     return;
   }
+  if (!registration) {
+    // Service workers blocked (a browser policy or setting): the app works online only.
+    offline.textContent = 'Offline use is unavailable in this browser.';
+    return;
+  }
   const ready = () => {
     offline.textContent = 'Works offline.';
     document.body.dataset.offlineReady = 'true';
