@@ -67,6 +67,7 @@ self.onmessage = (event) => {
   } else if (message.type === 'cache') {
     cacheRequest(message);
   } else if (message.type === 'segment-frame' || message.type.startsWith('batch-')) {
+    lastJob = performance.now(); // the snapshot's storing waits for video and batches too
     extraJob(message);
   }
 };
