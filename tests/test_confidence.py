@@ -4,6 +4,7 @@ PyTorch interpolating all 150 channels, then softmax, in float64."""
 from __future__ import annotations
 
 import functools
+import io
 import time
 import tracemalloc
 
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from conftest import PHOTOS, native_segmenter, run_in_pyodide
 from sceneseg.postprocess import (
     CONFIDENCE_MAX_ERROR,
+    confidence_steps,
     source_index,
     upsample_argmax,
     upsample_confidence,
@@ -177,3 +180,47 @@ def test_pyodide_computes_the_same_confidence(tmp_path):
         assert error.min() >= -ROUNDING and error.max() <= CONFIDENCE_MAX_ERROR + ROUNDING
     big = pyodide["3000x4000"]
     assert big.shape == (3000, 4000) and big.min() > 0 and big.max() <= 1
+
+
+@pytest.mark.parametrize(("height", "width"), [(300, 400), (1500, 2000)])  # literal, bounded
+def test_stepwise_confidence_is_the_same_computation(height, width):
+    """The worker computes confidence a slice at a time: the same map, in many short steps."""
+    logits = logits_of("ADE_val_00000001")
+    labels = upsample_argmax(logits, height, width)
+    steps = confidence_steps(logits, labels)
+    count, longest = 0, 0.0
+    while True:
+        start = time.perf_counter()
+        try:
+            next(steps)
+        except StopIteration as done:
+            stepwise = done.value
+            break
+        longest = max(longest, time.perf_counter() - start)
+        count += 1
+    whole = upsample_confidence(logits, labels)
+    np.testing.assert_array_equal(stepwise, whole)
+    print(f"{height}x{width}: {count} steps, longest {longest * 1000:.0f} ms")
+    assert count >= (3 if height * width < 1e6 else 20)
+
+
+def test_segmentation_confidence_step_then_exports():
+    """Segmentation.confidence_step: slices until done; an export in between finishes it."""
+    segmenter = native_segmenter("q8")
+    photo = next(p for p in PHOTOS if p.stem == "ADE_val_00000001")
+    reference = segmenter.segment_sync(photo.read_bytes(), confidence=True).confidence
+    result = segmenter.segment_sync(photo.read_bytes())
+    assert result.confidence is None
+    slices = 0
+    while not result.confidence_step(0.0):  # one step a call
+        slices += 1
+    np.testing.assert_array_equal(result.confidence, reference)
+    assert slices >= 2 and result.timings_ms["confidence"] > 0
+    # Started, then an export that needs it: ensure_confidence() finishes the same computation.
+    again = segmenter.segment_sync(photo.read_bytes())
+    assert not again.confidence_step(0.0)
+    png = again.export("confidence-png")
+    exported = np.asarray(Image.open(io.BytesIO(png))).astype(np.float64) / 65535
+    np.testing.assert_array_equal(again.confidence, reference)
+    assert np.abs(exported - reference).max() <= 0.5 / 65535 + 1e-7
+    assert again.confidence_step(0.0)

@@ -54,14 +54,15 @@ async def segment(js_bytes, options_json: str | None = None) -> dict:
     """Uint8Array of an encoded image -> dict (labels as a Uint8Array) or {"error": message}.
 
     options_json: {"confidence": true} adds "confidence", a Uint8Array of round(p * 255) per
-    pixel (for display; the exports keep full precision).
+    pixel (for display; the exports keep full precision). {"confidence": "after"} leaves it
+    for ``confidence_step`` to compute after the labels are shown.
     """
     global _last
     _last = None
     if _segmenter is None:
         raise RuntimeError("init() first")
     options = json.loads(options_json) if options_json else {}
-    want_confidence = bool(options.get("confidence"))
+    want_confidence = options.get("confidence") is True
     try:
         result = await _segmenter.segment(js_bytes.to_bytes(), confidence=want_confidence)
     except ImageError as exc:
@@ -79,10 +80,32 @@ async def segment(js_bytes, options_json: str | None = None) -> dict:
         "timings": result.timings_ms,
     }
     if want_confidence:
-        display = np.rint(result.confidence * np.float32(255)).astype(np.uint8)
-        out["confidence"] = _to_js_bytes(display)
+        out["confidence"] = _confidence_bytes(result)
     result.timings_ms["transfer"] = (time.perf_counter() - start) * 1000
     return out
+
+
+def _confidence_bytes(result: Segmentation):
+    display = np.rint(result.confidence * np.float32(255)).astype(np.uint8)
+    return _to_js_bytes(display)
+
+
+def confidence_step(budget_ms: float) -> dict | None:
+    """Go on computing the latest result's confidence for about ``budget_ms``: None while
+    not done, then {"confidence": Uint8Array as in segment(), "classes" (with their mean
+    confidence), "ms": computing time}; {"error": ...} if there is no result."""
+    if _last is None:
+        return {"error": "There is no result: segment a photo first."}
+    try:
+        if not _last.confidence_step(budget_ms / 1000):
+            return None
+    except MemoryError:
+        return {"error": "There is not enough memory for the confidence map here."}
+    return {
+        "confidence": _confidence_bytes(_last),
+        "classes": _last.classes(),
+        "ms": _last.timings_ms["confidence"],
+    }
 
 
 def export_file(kind: str, options_json: str | None = None) -> dict:

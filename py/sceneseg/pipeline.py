@@ -14,9 +14,10 @@ from .groups import groups_for
 from .model import ModelInfo
 from .postprocess import (
     CONFIDENCE_MAX_ERROR,
+    Steps,
     class_pixel_counts,
+    confidence_steps,
     upsample_argmax,
-    upsample_confidence,
 )
 from .processing import SegformerProcessor, decode
 
@@ -35,20 +36,43 @@ class Segmentation:
     logits: np.ndarray | None = None
     # Where the weights came from: {"id", "file", "sha256", "precision"} as far as known.
     model_file: dict | None = None
+    # The confidence being computed a slice at a time (confidence_step), if it was started.
+    _confidence_steps: Steps | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
         return self.model.num_classes
 
     def ensure_confidence(self) -> np.ndarray:
-        """The confidence map, computed now from the kept logits if it was not asked for."""
-        if self.confidence is None:
+        """The confidence map, computed now from the kept logits if it was not asked for
+        (finishing a computation that ``confidence_step`` started)."""
+        while not self.confidence_step(float("inf")):
+            pass
+        return self.confidence
+
+    def confidence_step(self, budget_s: float) -> bool:
+        """Compute the confidence map for about ``budget_s`` seconds (at least one slice);
+        True once it is there. The web worker runs it this way between other jobs."""
+        if self.confidence is not None:
+            return True
+        if self._confidence_steps is None:
             if self.logits is None:
                 raise RuntimeError("no confidence: segment(..., confidence=True) or keep logits")
-            start = time.perf_counter()
-            self.confidence = upsample_confidence(self.logits, self.labels)
-            self.timings_ms["confidence"] = (time.perf_counter() - start) * 1000
-        return self.confidence
+            self._confidence_steps = confidence_steps(self.logits, self.labels)
+            self.timings_ms["confidence"] = 0.0
+        start = time.perf_counter()
+        try:
+            while True:
+                next(self._confidence_steps)
+                if time.perf_counter() - start >= budget_s:
+                    return False
+        except StopIteration as done:
+            self.confidence = done.value
+            self._confidence_steps = None
+            return True
+        finally:
+            # Computing time only, not the time between slices.
+            self.timings_ms["confidence"] += (time.perf_counter() - start) * 1000
 
     def mean_confidences(self) -> np.ndarray:
         """float64 [C]: mean confidence of each class's pixels (NaN where a class has none)."""

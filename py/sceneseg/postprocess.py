@@ -23,6 +23,7 @@ PyTorch itself. Peak extra memory is a few bytes per output pixel.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -198,7 +199,33 @@ def upsample_confidence(
     max_error: float = CONFIDENCE_MAX_ERROR,
     refine: int = 1,
 ) -> np.ndarray:
-    """Softmax probability of each pixel's label (the argmax ``labels`` from ``upsample_argmax``)
+    """Softmax probability of each pixel's label: see ``confidence_steps``, run to the end."""
+    return run_steps(confidence_steps(logits, labels, max_error, refine))
+
+
+Steps = Generator[None, None, np.ndarray]
+
+
+def run_steps(steps: Steps) -> np.ndarray:
+    """Run a stepwise computation (``confidence_steps``) to its end; its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def confidence_steps(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    max_error: float = CONFIDENCE_MAX_ERROR,
+    refine: int = 1,
+) -> Steps:
+    """A generator that computes ``upsample_confidence`` in slices (each ~1/50 of the work,
+    yielding ``None`` in between) and returns the map: the web worker computes it between
+    other jobs, so a newer photo never waits for the older photo's confidence.
+
+    Softmax probability of each pixel's label (the argmax ``labels`` from ``upsample_argmax``)
     after bilinear interpolation of the logits, float32 [H, W].
 
     Guaranteed: ``0 <= p_exact - p <= max_error`` (plus float32 rounding, ~1e-6), where
@@ -217,7 +244,7 @@ def upsample_confidence(
     # Below about a megapixel the literal way is cheaper (measured in Pyodide, where the
     # per-cell planning costs most: ~3 s for 128 x 128 cells, under load).
     if max_error <= 0 or height * width <= _SMALL_PIXELS_PER_CELL * h * w:
-        return upsample_confidence_exact(logits, labels)
+        return (yield from _exact_steps(logits, labels))
     ys, xs = source_index(h, height), source_index(w, width)
     coarse = logits
     if refine > 1:
@@ -242,9 +269,10 @@ def upsample_confidence(
         band = ys.w_lower[s:e, None] * across[ys.lower[s:e]]
         band += ys.w_upper[s:e, None] * across[ys.upper[s:e]]
         np.exp(band, out=out[s:e])
+        yield
 
-    plan = _plan_cells(logits, max_error, coarse, refine)
-    _exact_cells(out, logits, plan, ys, xs, row_up, col_up)
+    plan = yield from _plan_cells(logits, max_error, coarse, refine)
+    yield from _exact_cells(out, logits, plan, ys, xs, row_up, col_up)
     return out
 
 
@@ -326,7 +354,7 @@ def _interpolation_bound(coarse: np.ndarray) -> np.ndarray:
     return delta
 
 
-def _plan_cells(logits, max_error, coarse=None, refine=1) -> _CellPlan:
+def _plan_cells(logits, max_error, coarse=None, refine=1) -> Generator[None, None, _CellPlan]:
     """``logits``: the grid the pixels are interpolated from; when it is ``coarse`` refined
     ``refine`` times, a cell's bound is its coarse cell's over refine^2 (derivatives scale
     by 1/refine; the coarse cell's bounds of p hold in its parts)."""
@@ -353,7 +381,7 @@ def _plan_cells(logits, max_error, coarse=None, refine=1) -> _CellPlan:
     floor_all = np.zeros((h, w), dtype=np.float32)
     minor_lse = np.full((4, h, w), _PAD, dtype=np.float32)
     chosen_classes = []
-    step = max(1, _MAX_WORK_ELEMENTS // (16 * logits.shape[0]))
+    step = max(1, _MAX_WORK_ELEMENTS // (64 * logits.shape[0]))  # a short step each
     for a in range(0, num, step):
         r, c = rows[a : a + step], cols[a : a + step]
         f = [padded[:, r, c], padded[:, r, c + 1], padded[:, r + 1, c], padded[:, r + 1, c + 1]]
@@ -365,6 +393,7 @@ def _plan_cells(logits, max_error, coarse=None, refine=1) -> _CellPlan:
         floor_all[r, c] = floor
         minor_lse[:, r, c] = lse
         chosen_classes.append((r * w + c, major))
+        yield
     # Major class ids cell after cell (row-major), ascending within a cell.
     cell_ids = [np.repeat(cells, major.sum(axis=0)) for cells, major in chosen_classes]
     class_ids = [np.nonzero(major.T)[1] for _, major in chosen_classes]
@@ -433,10 +462,13 @@ def _exact_cells(out, logits, plan, ys, xs, row_up, col_up):
     by_count = np.argsort(-plan.majors[ci, cj], kind="stable")
     ci, cj = ci[by_count], cj[by_count]
     block = max(1, int(rows_of.max()) * int(cols_of.max()))
-    step = max(1, _MAX_WORK_ELEMENTS // (8 * block))  # ~6 arrays of this size
+    # ~6 arrays of this size; smaller groups than memory allows, so that each is a short step
+    # (measured: no slower than groups 4x as large).
+    step = max(1, _MAX_WORK_ELEMENTS // (32 * block))
     for a in range(0, ci.size, step):
         _exact_group(out, logits, plan, ci[a : a + step], cj[a : a + step],
                      ys, xs, row_up, col_up, row_starts, col_starts)  # fmt: skip
+        yield
 
 
 def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs):
@@ -481,6 +513,10 @@ def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs):
 def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The literal computation (all classes at every pixel), one band of rows at a time so
     memory stays at C x W x rows-per-band: the reference for ``upsample_confidence``."""
+    return run_steps(_exact_steps(logits, labels))
+
+
+def _exact_steps(logits: np.ndarray, labels: np.ndarray) -> Steps:
     if logits.ndim == 4:
         logits = logits[0]
     logits = np.ascontiguousarray(logits, dtype=np.float32)
@@ -488,7 +524,8 @@ def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndar
     height, width = labels.shape
     ys, xs = source_index(h, height), source_index(w, width)
     out = np.empty((height, width), dtype=np.float32)
-    rows_per_step = max(1, _MAX_WORK_ELEMENTS // (num_classes * width))
+    # Bands of ~2 M elements: short steps for confidence_steps, and no slower than larger ones.
+    rows_per_step = max(1, _MAX_WORK_ELEMENTS // (4 * num_classes * width))
     for s in range(0, height, rows_per_step):
         e = min(height, s + rows_per_step)
         # Columns first, for the source rows this band needs only: [rows, C, W]. (All 128 at
@@ -507,6 +544,7 @@ def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndar
         np.exp(f, out=f)
         chosen = np.take_along_axis(f, labels[s:e, None, :].astype(np.intp), axis=1)[:, 0]
         out[s:e] = chosen / f.sum(axis=1)
+        yield
     return out
 
 

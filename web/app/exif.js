@@ -109,31 +109,3 @@ export function decoderAppliesOrientation() {
   })().catch(() => true);
   return appliesOrientation;
 }
-
-/**
- * Width x height from a JPEG, PNG or GIF header (before any EXIF rotation), or null: enough to
- * decide up front whether a photo is large.
- * @param {ArrayBuffer} buffer  the file's first bytes
- */
-export function headerSize(buffer) {
-  const view = new DataView(buffer);
-  const size = view.byteLength;
-  try {
-    if (size >= 24 && view.getUint32(0) === 0x89504e47) return { width: view.getUint32(16), height: view.getUint32(20) };
-    if (size >= 10 && view.getUint32(0) === 0x47494638) return { width: view.getUint16(6, true), height: view.getUint16(8, true) };
-    if (size >= 4 && view.getUint16(0) === 0xffd8) {
-      let at = 2;
-      while (at + 9 <= size && view.getUint8(at) === 0xff) {
-        const marker = view.getUint8(at + 1);
-        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-        if (marker >= 0xc0 && marker <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(marker)) {
-          return { width: view.getUint16(at + 7), height: view.getUint16(at + 5) };
-        }
-        at += 2 + view.getUint16(at + 2);
-      }
-    }
-  } catch {
-    // truncated header
-  }
-  return null;
-}

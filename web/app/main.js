@@ -7,7 +7,6 @@ import { showAppStatus } from './app-status.js';
 import { backendPreference, mountBackendSetting } from './backend-setting.js';
 import { setupBatch, startBatch } from './batch/batch.js';
 import { saveBlob } from './downloads.js';
-import { headerSize } from './exif.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from './legend.js';
 import { createPainter } from './painter.js';
 import { mountModelSetting } from './model-setting.js';
@@ -216,10 +215,12 @@ async function run(file) {
   }
   const photoKey = painter.decode(file); // in parallel with the segmentation
   try {
-    const confidence = await wantConfidence(file);
-    const result = await segmenter.segment(file, { signal: controller.signal, confidence });
+    // The confidence map comes after the labels (seconds at 12 MP): the result is on screen
+    // without waiting for it.
+    const result = await segmenter.segment(file, { signal: controller.signal, confidence: 'after' });
     if (controller.signal.aborted) return;
     await show(file, result, photoKey);
+    result.laterConfidence.then((later) => showConfidence(result, later)).catch((error) => showConfidence(result, null, error));
     // Tests (and anyone scripting the page) wait on this counter.
     document.body.dataset.result = String(Number(document.body.dataset.result || 0) + 1);
   } catch (error) {
@@ -238,19 +239,9 @@ async function run(file) {
   }
 }
 
-/**
- * The confidence map (view, threshold, read-out, download) for photos up to CONFIDENCE_MAX_PIXELS:
- * beyond that it costs seconds in the worker (15 s for 12 MP measured here, loaded machine).
- */
-const CONFIDENCE_MAX_PIXELS = 4e6;
-async function wantConfidence(file) {
-  const size = headerSize(await file.slice(0, 128 * 1024).arrayBuffer());
-  return !size || size.width * size.height <= CONFIDENCE_MAX_PIXELS;
-}
-
 // ---- the result on screen -------------------------------------------------------------------
 
-let shown = null; // {file, labels, confidence?, width, height, classes, labelsPng}
+let shown = null; // {file, labels, confidence (null until it comes), width, height, classes, labelsPng, result}
 const view = { hidden: new Set(), isolated: null, highlighted: null, selected: null, group: '', filter: '', threshold: 0, mode: 'overlay' };
 const painter = createPainter();
 const viewer = createViewer({
@@ -263,16 +254,16 @@ const viewer = createViewer({
 });
 
 async function show(file, result, photoKey) {
-  const { width, height, labels, classes, overlay, confidence } = result;
+  const { width, height, labels, classes, overlay } = result;
   const start = performance.now();
   // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere).
   const photo = await painter.photo(photoKey, width, height);
   showBitmap(ui.photo, photo, width, height);
   showBitmap(ui.overlay, overlay, width, height);
   const renderMs = performance.now() - start;
-  painter.setLabels(labels, width, height, confidence);
+  painter.setLabels(labels, width, height);
 
-  shown = { file, labels, confidence, width, height, classes, labelsPng: result.labelsPng };
+  shown = { file, labels, confidence: null, width, height, classes, labelsPng: result.labelsPng, result };
   Object.assign(view, { hidden: new Set(), isolated: null, highlighted: null, selected: classes[0]?.id ?? null });
   ui.placeholder.hidden = true;
   viewer.setSize(width, height);
@@ -280,15 +271,12 @@ async function show(file, result, photoKey) {
   renderLegend(ui.legend, classes, legendHandlers);
   fillGroups(classes);
   ui.legendFilter.disabled = false;
-  ui.threshold.disabled = !confidence;
-  if (!confidence) {
-    view.threshold = 0;
-    ui.threshold.value = '0';
-    ui.thresholdValue.textContent = '0%';
-  }
-  ui.thresholdNote.textContent = confidence ? '' : `Confidence is computed for photos up to ${CONFIDENCE_MAX_PIXELS / 1e6} MP.`;
-  ui.viewMode.querySelector('[value=confidence]').disabled = !confidence;
-  if (!confidence && view.mode === 'confidence') setMode('overlay');
+  // Until this photo's confidence map arrives (showConfidence): no threshold, no confidence view.
+  ui.threshold.disabled = true;
+  ui.thresholdNote.textContent = 'Computing confidence…';
+  ui.viewMode.querySelector('[value=confidence]').disabled = true;
+  if (view.mode === 'confidence') setMode('overlay');
+  delete document.body.dataset.confidence;
   updateLegend(ui.legend, view);
   const largest = classes.slice(0, 5).map((c) => `${c.name} ${formatPercent(c.fraction)}`);
   // Screen readers get the photo's content in words: the largest classes and their shares.
@@ -307,8 +295,27 @@ async function show(file, result, photoKey) {
   ui.timings.dataset.timings = JSON.stringify(timings);
   announce(`Done: ${file.name}, ${classes.length} classes. ${largest.slice(0, 3).join(', ')}.`);
   if (!photo) showError(`This browser cannot display ${file.name} itself; the labels are shown on black.`);
-  if (view.mode !== 'overlay' || view.threshold > 0) repaint();
+  if (view.mode !== 'overlay') repaint();
   enableDownloads();
+}
+
+/** The shown result's confidence map has come (or failed): threshold, view, read-out, download. */
+function showConfidence(result, later, error) {
+  if (shown?.result !== result) return; // a newer photo is on screen
+  if (!later) {
+    ui.thresholdNote.textContent = error ? `No confidence map: ${error.message}` : '';
+    return;
+  }
+  shown.confidence = later.confidence;
+  painter.setConfidence(later.confidence);
+  ui.threshold.disabled = false;
+  ui.thresholdNote.textContent = '';
+  ui.viewMode.querySelector('[value=confidence]').disabled = false;
+  // The threshold set for the previous photo applies to this one too, now that it can.
+  if (view.threshold > 0) repaint();
+  enableDownloads();
+  ui.timings.dataset.confidence = String(later.ms);
+  document.body.dataset.confidence = 'ready'; // for tests and scripts
 }
 
 function showBitmap(canvas, bitmap, width, height) {

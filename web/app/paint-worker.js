@@ -7,7 +7,8 @@
 // Messages in:  {type: 'decode', key, file}             start decoding while the model runs
 //               {type: 'photo', seq, key, width, height} draw it upright at the labels' size
 //               {type: 'drop', key}
-//               {type: 'labels', labels: Uint8Array, confidence?: Uint8Array, width, height}
+//               {type: 'labels', labels: Uint8Array, width, height}
+//               {type: 'confidence', confidence: Uint8Array}   of the labels set last
 //               {type: 'paint', seq, mode: 'classes'|'confidence', lut: Uint32Array(256),
 //                threshold: 0..255}
 // Messages out: {type: 'photo', seq, bitmap|null}
@@ -36,8 +37,10 @@ self.onmessage = async ({ data: message }) => {
     self.postMessage({ type: 'photo', seq: message.seq, bitmap }, bitmap ? [bitmap] : []);
   } else if (message.type === 'labels') {
     ({ labels, width, height } = message);
-    confidence = message.confidence ?? null;
+    confidence = null;
     pixels = null;
+  } else if (message.type === 'confidence') {
+    confidence = message.confidence;
   } else if (message.type === 'paint') {
     const bitmap = await paint(message);
     self.postMessage({ type: 'paint', seq: message.seq, bitmap }, [bitmap]);

@@ -27,11 +27,15 @@ export function createPainter() {
       worker.postMessage({ type: 'photo', seq: id, key, width, height });
       return new Promise((resolve) => waiting.set(id, resolve));
     },
-    /** A copy of the label map (and confidence) for repainting; the caller keeps its own. */
-    setLabels(labels, width, height, confidence) {
-      const copies = { labels: labels.slice(), confidence: confidence?.slice() };
-      const transfer = [copies.labels.buffer, ...(copies.confidence ? [copies.confidence.buffer] : [])];
-      worker.postMessage({ type: 'labels', ...copies, width, height }, transfer);
+    /** A copy of the label map for repainting (the caller keeps its own); no confidence yet. */
+    setLabels(labels, width, height) {
+      const copy = labels.slice();
+      worker.postMessage({ type: 'labels', labels: copy, width, height }, [copy.buffer]);
+    },
+    /** A copy of the confidence map (round(p * 255)) of the labels set last. */
+    setConfidence(confidence) {
+      const copy = confidence.slice();
+      worker.postMessage({ type: 'confidence', confidence: copy }, [copy.buffer]);
     },
     /** Resolves with an ImageBitmap, or null if a later paint() replaced this one. */
     paint(mode, lut, threshold) {

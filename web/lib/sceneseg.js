@@ -14,6 +14,10 @@
 //   await result.labelsPng   // Blob: the label map as PNG (pixel value = class id)
 //   result.confidence        // with segment(file, {confidence: true}): Uint8Array,
 //                            // round(p * 255) per pixel, p = softmax probability of its class
+//   await result.laterConfidence  // with {confidence: 'after'}: the result comes as soon as
+//                            // the labels are there; this resolves with {confidence, classes
+//                            // (with mean_confidence), ms} when the map is computed, or null
+//                            // if a newer photo (or the signal) dropped it
 //
 //   await segmenter.export('labels-png', {threshold: 0.5})  // Blob, of the latest result;
 //   // kinds: EXPORT_KINDS below. threshold (0..1): pixels whose confidence is below it are
@@ -76,6 +80,7 @@ export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
   const onProgress = config.onProgress ?? (() => {});
   const jobs = new Map(); // id -> {resolve, reject, png?, started?}
+  const laterConfidence = new Map(); // id -> deferred, for segment(file, {confidence: 'after'})
   const calls = new Map(); // id -> {resolve, reject} for cache requests
   let results = 0; // results received: export() needs one
   let nextId = 1;
@@ -101,7 +106,15 @@ export function createSegmenter(config = {}) {
         // What the stages do not account for: messages, copies between threads.
         const worker = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
         timings.messaging = Math.max(0, performance.now() - job.started - worker);
-        job.resolve({ ...message.result, labelsPng: job.png.promise });
+        const later = laterConfidence.get(message.id);
+        job.resolve({ ...message.result, labelsPng: job.png.promise, ...(later && { laterConfidence: later.promise }) });
+        break;
+      }
+      case 'confidence': {
+        const later = laterConfidence.get(message.id);
+        laterConfidence.delete(message.id);
+        if (message.error) later?.reject(new Error(message.error));
+        else later?.resolve(message.dropped ? null : { confidence: message.confidence, classes: message.classes, ms: message.ms });
         break;
       }
       case 'cache': {
@@ -129,6 +142,8 @@ export function createSegmenter(config = {}) {
           job.reject(error);
           job.png?.reject(error);
           jobs.delete(message.id);
+          laterConfidence.get(message.id)?.resolve(null);
+          laterConfidence.delete(message.id);
         } else {
           readyReject(error);
         }
@@ -145,6 +160,8 @@ export function createSegmenter(config = {}) {
       job.png?.reject(error);
     }
     jobs.clear();
+    for (const later of laterConfidence.values()) later.reject(error);
+    laterConfidence.clear();
   };
   // Served by the service worker: the app's files are local and were verified when cached.
   const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
@@ -175,9 +192,11 @@ export function createSegmenter(config = {}) {
     ready,
     /**
      * @param {Blob} file
-     * @param {{signal?: AbortSignal, confidence?: boolean}} [options]  abort: the job is
+     * @param {{signal?: AbortSignal, confidence?: boolean|'after'}} [options]  abort: the job is
      *     dropped if it has not started, its result discarded if it has; the promise rejects
-     *     with signal.reason. confidence: also compute result.confidence (costs time).
+     *     with signal.reason. confidence: true: also compute result.confidence before the
+     *     result comes (costs seconds at 12 MP); 'after': result.laterConfidence, computed
+     *     once the result is out.
      */
     async segment(file, { signal, confidence = false } = {}) {
       signal?.throwIfAborted();
@@ -186,15 +205,23 @@ export function createSegmenter(config = {}) {
       png.promise.catch(() => {}); // a failed job rejects both; the caller sees the first
       const started = performance.now();
       const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png, started }));
-      worker.postMessage({ type: 'segment', id, file, confidence: Boolean(confidence) });
+      if (confidence === 'after') {
+        const later = deferred();
+        later.promise.catch(() => {}); // callers that never look at it see no unhandled rejection
+        laterConfidence.set(id, later);
+      }
+      worker.postMessage({ type: 'segment', id, file, confidence: confidence === 'after' ? 'after' : Boolean(confidence) });
       signal?.addEventListener(
         'abort',
         () => {
           const job = jobs.get(id);
-          if (!job) return;
+          const later = laterConfidence.get(id);
+          if (!job && !later) return;
           jobs.delete(id);
-          job.reject(signal.reason);
-          job.png.reject(signal.reason);
+          laterConfidence.delete(id);
+          job?.reject(signal.reason);
+          job?.png.reject(signal.reason);
+          later?.resolve(null);
           worker.postMessage({ type: 'cancel', id });
         },
         { once: true },
@@ -251,6 +278,8 @@ export function createSegmenter(config = {}) {
         job.png?.reject(new Error('disposed'));
       }
       jobs.clear();
+      for (const later of laterConfidence.values()) later.resolve(null);
+      laterConfidence.clear();
     },
   };
 }

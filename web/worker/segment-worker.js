@@ -5,8 +5,11 @@
 //                                                       backend, webgpuFail: backend-choice.js;
 //                                                       controlled: the page is served by the
 //                                                       service worker (files local, verified)
-//                {type: 'segment', id, file: Blob, confidence?: boolean}   accepted at any time: jobs that arrive
-//                                                       before the engine is ready wait for it
+//                {type: 'segment', id, file: Blob, confidence?: boolean|'after'}   accepted at any time: jobs
+//                                                       that arrive before the engine is ready wait
+//                                                       for it. confidence true: in the result;
+//                                                       'after': computed after the result is
+//                                                       posted, between other jobs
 //                {type: 'export', id, kind, options}    encode the latest result (sceneseg.exports)
 //                {type: 'cancel', id}                   the caller no longer wants job id
 //                {type: 'cache', id, action: 'list'|'clear'}   the model cache (IndexedDB)
@@ -18,6 +21,10 @@
 //                {type: 'result', id, result}           result.labels and result.overlay
 //                                                       (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}          png is transferred
+//                {type: 'confidence', id, confidence?, classes?, ms?, dropped?, error?}
+//                                                       for confidence 'after': the map (transferred)
+//                                                       and the classes with their mean confidence;
+//                                                       dropped: a newer photo came first
 //                {type: 'export', id, data, mime, ms}   data (Uint8Array) is transferred
 //                {type: 'cache', id, entries?, error?}
 //                {type: 'error', id?, message, kind}    kind: 'input' (bad file) | 'runtime'
@@ -54,6 +61,7 @@ self.onmessage = (event) => {
       () => {},
     );
   } else if (message.type === 'segment') {
+    confidenceFor = null; // a newer photo: the older one's confidence is no longer wanted
     const received = (lastJob = performance.now());
     queue = queue
       .then(() => segment(message, received))
@@ -64,6 +72,7 @@ self.onmessage = (event) => {
     queue = queue.then(() => exportFile(message)).catch(() => {});
   } else if (message.type === 'cancel') {
     cancelled.add(message.id);
+    if (message.id === confidenceFor) confidenceFor = null;
   } else if (message.type === 'cache') {
     cacheRequest(message);
   } else if (message.type === 'segment-frame' || message.type.startsWith('batch-')) {
@@ -334,7 +343,7 @@ async function segment({ id, file, confidence = false }, received) {
   const queued = performance.now() - received;
   try {
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const proxy = await browser.segment(bytes, JSON.stringify({ confidence: Boolean(confidence) }));
+    const proxy = await browser.segment(bytes, JSON.stringify({ confidence: confidence === true }));
     const result = proxy.toJs({ dict_converter: Object.fromEntries });
     proxy.destroy();
     if (result.error) {
@@ -357,10 +366,46 @@ async function segment({ id, file, confidence = false }, received) {
     const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
     pngProxy.destroy();
     post({ type: 'labels-png', id, png }, [png.buffer]);
+    if (confidence === 'after') computeConfidence(id, browser); // not awaited: the queue moves on
   } catch (error) {
     // Python exceptions carry a whole traceback; its last line is the message.
     const last = String(error.message).trim().split('\n').pop();
     post({ type: 'error', id, message: `Segmentation failed: ${last}`, kind: 'runtime' });
+  }
+}
+
+// The latest photo's confidence map, computed after its labels are shown (seconds for 12 MP
+// in Pyodide), a slice at a time and only while no other job waits: a newer photo, a video
+// frame or an export waits at most one slice. A newer photo drops it.
+let confidenceFor = null; // id of the photo whose confidence is being computed
+const CONFIDENCE_SLICE_MS = 40;
+
+async function computeConfidence(id, browser) {
+  confidenceFor = id;
+  const dropped = () => confidenceFor !== id || cancelled.has(id);
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 0)); // let waiting messages in
+    const pending = queue;
+    await pending;
+    if (pending !== queue) continue; // other jobs first
+    if (dropped()) {
+      post({ type: 'confidence', id, dropped: true });
+      return;
+    }
+    lastJob = performance.now(); // the snapshot's storing waits for this too
+    let out;
+    try {
+      const proxy = browser.confidence_step(CONFIDENCE_SLICE_MS);
+      out = proxy?.toJs({ dict_converter: Object.fromEntries });
+      proxy?.destroy();
+    } catch (error) {
+      out = { error: String(error.message).trim().split('\n').pop() };
+    }
+    if (!out) continue;
+    confidenceFor = null;
+    if (out.error) post({ type: 'confidence', id, error: out.error });
+    else post({ type: 'confidence', id, confidence: out.confidence, classes: out.classes, ms: out.ms }, [out.confidence.buffer]);
+    return;
   }
 }
 
