@@ -1,7 +1,9 @@
 // Video mode: a local video file or the camera, segmented frame by frame in the worker, the
-// overlay drawn over the playing video. The latest frame wins: one frame is in the worker at
-// a time and the next one is taken from the video when its result is back, so nothing queues
-// up and the overlay is never older than one model run.
+// overlay drawn over the playing video. The latest frame wins: at most two frames are out, one
+// being segmented and one waiting in the worker (a newer frame would replace it). The second
+// is captured shortly before the first is due back (from the measured worker time), so the
+// worker never idles between frames (capture, messages and the wait for the video's next
+// frame overlap its work) and the frame waits there briefly: nothing queues up.
 import { formatPercent } from '../legend.js';
 
 const SIZES = [192, 256, 320, 384, 512];
@@ -38,7 +40,14 @@ export function setupVideo(segmenter) {
 
   let stream = null; // camera MediaStream
   let objectUrl = null; // the video file's
-  let inFlight = false;
+  let inFlight = 0; // frames sent whose result has not come back
+  const MAX_IN_FLIGHT = 2;
+  // The second frame is taken this long before the first one's result is due: capturing,
+  // posting and the worker's message handling take about that.
+  const CAPTURE_LEAD_MS = 25;
+  let workerMs = 0; // worker time per frame, moving average
+  let lastSent = 0; // when the latest frame was captured and sent
+  let scheduled = false; // a video-frame callback is pending
   let reset = true; // start afresh on the next frame (new source, seek)
   let autoSize = null; // {measured: [ms...], chosen}
   let frames = 0;
@@ -187,17 +196,26 @@ export function setupVideo(segmenter) {
   });
 
   function schedule() {
-    if (!ui.player.srcObject && !ui.player.src) return;
+    if (scheduled || (!ui.player.srcObject && !ui.player.src)) return;
+    scheduled = true;
+    const next = () => {
+      scheduled = false;
+      // A frame is in the worker and not due soon: this video frame would only wait there.
+      if (inFlight && performance.now() < lastSent + workerMs - CAPTURE_LEAD_MS) schedule();
+      else pump();
+    };
     // requestVideoFrameCallback runs once per new video frame; a paused video has none.
-    if ('requestVideoFrameCallback' in ui.player) ui.player.requestVideoFrameCallback(() => pump());
-    else requestAnimationFrame(() => pump());
+    if ('requestVideoFrameCallback' in ui.player) ui.player.requestVideoFrameCallback(next);
+    else requestAnimationFrame(next);
   }
 
   async function pump(force = false) {
-    if (inFlight) return; // the next frame is taken when this one is back
+    if (inFlight >= MAX_IN_FLIGHT) return; // the next frame is taken when one is back
     if (ui.player.readyState < 2 || (!force && ui.player.paused)) return;
-    inFlight = true;
-    const captured = performance.now();
+    inFlight += 1;
+    const captured = (lastSent = performance.now());
+    // The next video frame goes out while this one is in the worker (see schedule()).
+    if (inFlight < MAX_IN_FLIGHT && !ui.player.paused) schedule();
     const mediaTime = ui.player.currentTime;
     const [inputWidth, inputHeight] = inputSize();
     const videoSize = ui.labelsAt.value === 'video';
@@ -206,7 +224,7 @@ export function setupVideo(segmenter) {
     try {
       frame = 'VideoFrame' in self ? new VideoFrame(ui.player, { timestamp: Math.round(mediaTime * 1e6) }) : await createImageBitmap(ui.player);
       if (recorder && frame.clone) keep = frame.clone();
-      const result = await segmenter.segmentFrame(frame, {
+      const pending = segmenter.segmentFrame(frame, {
         inputWidth,
         inputHeight,
         alpha: Number(ui.alpha.value),
@@ -214,13 +232,14 @@ export function setupVideo(segmenter) {
         labelWidth: videoSize ? ui.player.videoWidth : undefined,
         labelHeight: videoSize ? ui.player.videoHeight : undefined,
       });
-      reset = false;
+      reset = false; // sent: the frames after it continue the smoothing
+      const result = await pending;
       if (result) show(result, captured, mediaTime, keep, `${inputWidth}×${inputHeight}`);
     } catch (error) {
       showError(`Segmentation failed: ${error.message}`);
     } finally {
       keep?.close();
-      inFlight = false;
+      inFlight -= 1;
     }
     if (!ui.player.paused) schedule();
   }
@@ -232,6 +251,7 @@ export function setupVideo(segmenter) {
     ui.overlay.height = overlay.height;
     overlayContext.transferFromImageBitmap(overlay); // no copy; the canvas is scaled by CSS
     const now = performance.now();
+    workerMs = workerMs ? 0.8 * workerMs + 0.2 * result.timings.worker : result.timings.worker;
     frames += 1;
     recent.push(now);
     recent = recent.filter((t) => now - t < 2000);
