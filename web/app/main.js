@@ -311,9 +311,13 @@ function showConfidence(result, later, error) {
   ui.threshold.disabled = false;
   ui.thresholdNote.textContent = '';
   ui.viewMode.querySelector('[value=confidence]').disabled = false;
-  // The threshold set for the previous photo applies to this one too, now that it can.
-  if (view.threshold > 0) repaint();
-  enableDownloads();
+  // The threshold set for the previous photo applies to this one too, now that it can (and
+  // to its label map download; without a threshold that link stays as it is).
+  if (view.threshold > 0) {
+    repaint();
+    prepareLabelsDownload();
+  }
+  updateExportButtons();
   ui.timings.dataset.confidence = String(later.ms);
   document.body.dataset.confidence = 'ready'; // for tests and scripts
 }
@@ -466,6 +470,10 @@ const exportButtons = [...document.querySelectorAll('[data-export]')];
 
 function enableDownloads() {
   prepareLabelsDownload();
+  updateExportButtons();
+}
+
+function updateExportButtons() {
   const canExport = typeof segmenter.export === 'function';
   for (const button of exportButtons) {
     const kind = button.dataset.export;
