@@ -272,7 +272,9 @@ def confidence_steps(
         yield
 
     plan = yield from _plan_cells(logits, max_error, coarse, refine)
-    yield from _exact_cells(out, logits, plan, ys, xs, row_up, col_up)
+    # PyTorch's source position of output column x: refine * (scale * (x + 0.5) - 0.5).
+    columns = (coarse.shape[2] / width, refine)
+    yield from _exact_cells(out, logits, plan, ys, xs, row_up, col_up, columns)
     return out
 
 
@@ -447,7 +449,7 @@ def _choose_majors(f, upper, lower, floor, margin, max_error):
     return major, lse
 
 
-def _exact_cells(out, logits, plan, ys, xs, row_up, col_up):
+def _exact_cells(out, logits, plan, ys, xs, row_up, col_up, columns):
     """Per-pixel confidence in the cells that have major classes, from their major classes'
     bilinear logits (exactly) and the minors' interpolated logsumexp."""
     row_starts = np.searchsorted(ys.lower, np.arange(len(row_up) + 1))
@@ -462,16 +464,20 @@ def _exact_cells(out, logits, plan, ys, xs, row_up, col_up):
     by_count = np.argsort(-plan.majors[ci, cj], kind="stable")
     ci, cj = ci[by_count], cj[by_count]
     block = max(1, int(rows_of.max()) * int(cols_of.max()))
-    # ~6 arrays of this size; smaller groups than memory allows, so that each is a short step
-    # (measured: no slower than groups 4x as large).
-    step = max(1, _MAX_WORK_ELEMENTS // (32 * block))
-    for a in range(0, ci.size, step):
-        _exact_group(out, logits, plan, ci[a : a + step], cj[a : a + step],
-                     ys, xs, row_up, col_up, row_starts, col_starts)  # fmt: skip
-        yield
+    # ~6 arrays of this size (float64); smaller groups than memory allows, so that each is a
+    # short step (measured: no slower than groups 4x as large).
+    step = max(1, _MAX_WORK_ELEMENTS // (64 * block))
+    # The first column of cells holds the pixels PyTorch clamps at the border (their weights
+    # are not evenly spaced): those take the direct way, the others the geometric one.
+    for group, cells in ((_exact_group, cj == 0), (_geometric_group, cj > 0)):
+        gi, gj = ci[cells], cj[cells]
+        for a in range(0, gi.size, step):
+            group(out, logits, plan, gi[a : a + step], gj[a : a + step], ys, xs, row_up,
+                  col_up, row_starts, col_starts, columns)  # fmt: skip
+            yield
 
 
-def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs):
+def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs, columns):
     iu, ju = row_up[i], col_up[j]
     m = plan.majors[i, j]  # descending
     first = plan.first[i * plan.majors.shape[1] + j]
@@ -508,6 +514,74 @@ def _exact_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs):
     p = np.exp(best) / total
     width = out.shape[1]
     out.reshape(-1)[(rr[:, :, None] * width + cc[:, None, :]).reshape(-1)] = p.reshape(-1)
+
+
+def _geometric_group(out, logits, plan, i, j, ys, xs, row_up, col_up, rs, cs, columns):
+    """What ``_exact_group`` computes, with far fewer exponentials (~10 ns each in Pyodide's
+    numpy, a multiplication under 1 ns): along a row of a cell's pixels the interpolated logit
+    is linear in the column (pixel columns are evenly spaced on the grid), so its exponential
+    is a geometric sequence: two exponentials a row per class, then products. In float64,
+    whose range holds any cell's exp(logit - floor). The column weights are PyTorch's float64
+    ones (its reference); the rows' are the float32 ones the labels used."""
+    iu, ju = row_up[i], col_up[j]
+    m = plan.majors[i, j]  # descending
+    first = plan.first[i * plan.majors.shape[1] + j]
+    floor = plan.floor[i, j].astype(np.float64)
+    nr, nc = rs[i + 1] - rs[i], cs[j + 1] - cs[j]
+    rows, cols = int(nr.max()), int(nc.max())
+    # [cells, rows]: the last row repeated as padding (it writes the same value twice).
+    rr = rs[i][:, None] + np.minimum(np.arange(rows)[None, :], nr[:, None] - 1)
+    v = ys.w_upper[rr].astype(np.float64)
+    # The weight of each cell's first pixel column (PyTorch: src = scale (x + 0.5) - 0.5).
+    scale, refine = columns
+    u0 = refine * (scale * (cs[j] + 0.5) - 0.5) - j
+    scale *= refine  # grid units between two pixel columns
+    along = scale * np.arange(cols)  # [cols]: the weight's growth along a row
+
+    def line(g00, g01, g10, g11, n):  # a row's value at its first column, and its slope
+        slope = (g01 - g00)[:, None] + v[:n] * (g11 - g10 - g01 + g00)[:, None]  # [n, rows]
+        start = g00[:, None] + v[:n] * (g10 - g00)[:, None] + u0[:n, None] * slope
+        return start, slope
+
+    corners = ((i, j), (i, ju), (iu, j), (iu, ju))
+    total = best = None  # [cols, cells, rows]
+    for k in range(int(m[0])):
+        n = int(np.count_nonzero(m > k))  # a prefix: m is sorted
+        cls = plan.classes[first[:n] + k]
+        g = [logits[cls, a[:n], b[:n]] - floor[:n] for a, b in corners]
+        start, slope = line(*g, n)
+        values = _geometric(np.exp(start), np.exp(slope * scale), cols)
+        if best is None:
+            best, total = values, values.copy()
+        else:
+            np.maximum(best[:, :n], values, out=best[:, :n])
+            total[:, :n] += values
+    # The minors' interpolated log-sum-exp: one exponential a pixel (its corners may be
+    # "none" (_PAD): clamped to a finite -1e4 so that 0 * slope stays 0).
+    minor = [np.maximum(c, -1e4).astype(np.float64) for c in plan.minor_lse[:, i, j]]
+    start, slope = line(*minor, len(m))
+    total += np.exp(start[None] + along[:, None, None] * slope[None])
+    p = best / total
+    # Write the pixels that exist (cells narrower than the widest have padding columns).
+    width = out.shape[1]
+    column = cs[j][None, :, None] + np.arange(cols)[:, None, None]  # [cols, cells, 1]
+    index = rr[None] * width + column
+    real = np.broadcast_to(np.arange(cols)[:, None, None] < nc[None, :, None], index.shape)
+    out.reshape(-1)[index[real]] = p[real]
+
+
+def _geometric(first: np.ndarray, ratio: np.ndarray, count: int) -> np.ndarray:
+    """first * ratio**c for c in range(count), [count, *first.shape], by doubling: the
+    products of the terms so far and ratio**filled fill the next ones."""
+    out = np.empty((count, *first.shape))
+    out[0] = first
+    power, filled = ratio, 1
+    while filled < count:
+        take = min(filled, count - filled)
+        np.multiply(out[:take], power, out=out[filled : filled + take])
+        filled += take
+        power = power * power
+    return out
 
 
 def upsample_confidence_exact(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
