@@ -380,11 +380,21 @@ async function segment({ id, file, confidence = false }, received) {
 let confidenceFor = null; // id of the photo whose confidence is being computed
 const CONFIDENCE_SLICE_MS = 40;
 
+// A new task (not a microtask), so that messages that came meanwhile run first; a
+// MessageChannel rather than setTimeout, whose nested calls are clamped to 4 ms each.
+const tick = new MessageChannel();
+const ticks = [];
+tick.port1.onmessage = () => ticks.shift()?.();
+const nextTask = () => new Promise((resolve) => {
+  ticks.push(resolve);
+  tick.port2.postMessage(null);
+});
+
 async function computeConfidence(id, browser) {
   confidenceFor = id;
   const dropped = () => confidenceFor !== id || cancelled.has(id);
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 0)); // let waiting messages in
+    await nextTask(); // let waiting messages in
     const pending = queue;
     await pending;
     if (pending !== queue) continue; // other jobs first
