@@ -62,6 +62,7 @@ segmenter.ready.then(
       `${info.model.name} · Pyodide ${info.versions.pyodide} · onnxruntime-web ${info.versions.onnxruntime_web}`;
     ui.engine.dataset.threads = String(info.threads);
     ui.engine.dataset.startup = JSON.stringify({ ...info.startup, python: info.python?.mode });
+    ui.engine.dataset.python = JSON.stringify(info.python ?? null); // mode, ms and its steps
     showChoice(info.choice);
     showAppStatus(ui.appStatus, segmenter, info);
     mountModelSetting(ui.details, info.model.id); // when the build has several models
