@@ -52,7 +52,7 @@ STORED = """async () => new Promise((resolve) => {
     };
   };
 })"""
-# Flip 64 bytes in the middle of the stored (gzip'd) snapshot.
+# Flip 64 bytes in the middle of the stored snapshot (its SHA-256 no longer matches).
 DAMAGE = """async () => new Promise((resolve, reject) => {
   const open = indexedDB.open('sceneseg-python');
   open.onsuccess = () => {
@@ -241,7 +241,7 @@ def test_a_damaged_snapshot_means_a_normal_start_and_the_same_labels(visitor, tm
     assert page.evaluate(READ_MIDDLE) == damaged
     app, start = visitor()
     assert start["mode"] == "normal"
-    assert start["fallback"]  # the reason, e.g. a gzip CRC error
+    assert start["fallback"]  # the reason: the SHA-256 differs
     assert np.array_equal(labels_of(app, tmp_path, "after-damage"), first)
     # A fresh snapshot replaces the damaged one, and the next visit uses it.
     wait_for_snapshot(app.page)

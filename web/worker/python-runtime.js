@@ -122,7 +122,7 @@ async function restore(stored) {
 
 /**
  * Store the snapshot made during a normal start (if any). Call once the app is ready and idle:
- * compressing ~50 MB takes a second or two of this worker's time. Resolves with the sizes
+ * copying and hashing ~50 MB takes a moment of this worker's time. Resolves with the sizes
  * stored, or null; never rejects (a snapshot is only an optimisation).
  */
 export async function saveSnapshotWhenIdle() {

@@ -51,8 +51,9 @@ self.onmessage = (event) => {
       throw error;
     });
     // Once ready, store Python's start-up snapshot for the next visit (python-snapshot.js). It
-    // keeps this thread busy for a second or two (compressing ~50 MB), so it waits until no
-    // photo has been asked for in a while: a photo picked right after ready never waits for it.
+    // keeps this thread busy for a moment (copying and hashing ~50 MB, ~0.1–0.2 s), so it waits
+    // until no photo has been asked for in a second: a photo picked right after ready never
+    // waits for it, and a visitor who leaves soon after still gets a fast next visit.
     ready.then(
       () => {
         lastJob = Math.max(lastJob, performance.now()); // idle counts from ready
@@ -99,7 +100,7 @@ function extraJob(message) {
 }
 
 let lastJob = 0; // when the latest photo was asked for
-const IDLE_MS = 3000;
+const IDLE_MS = 1000;
 
 /** Run `task` once the job queue is empty and no photo has been asked for in IDLE_MS. */
 async function whenIdle(task) {
