@@ -148,6 +148,16 @@ def _process_work(work: Work, payload):
     return _work(_SEGMENTER, work, payload)
 
 
+def _loaded(items: Iterable[Item]):
+    """(key, payload) for each item as it is asked for (both schedulers read ahead only as
+    far as they have workers), or (key, Failure) for one that cannot be read."""
+    for key, load in items:
+        try:
+            yield key, load()
+        except OSError as exc:
+            yield key, Failure(f"cannot read it ({exc.strerror or exc})")
+
+
 def _run_processes(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int):
     import concurrent.futures as cf
     import multiprocessing
@@ -158,21 +168,17 @@ def _run_processes(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(jobs, context, initializer=_process_init, initargs=(spec,)) as pool:
         pending: dict[cf.Future, str] = {}
-        iterator = iter(items)
+        loaded = _loaded(items)
         exhausted = False
         while pending or not exhausted:
             while not exhausted and len(pending) < 2 * jobs:
-                try:
-                    key, load = next(iterator)
-                except StopIteration:
+                key, payload = next(loaded, (None, None))
+                if key is None:
                     exhausted = True
-                    break
-                try:
-                    payload = load()
-                except OSError as exc:
-                    yield key, Failure(f"cannot read it ({exc.strerror or exc})")
-                    continue
-                pending[pool.submit(_process_work, work, payload)] = key
+                elif isinstance(payload, Failure):
+                    yield key, payload
+                else:
+                    pending[pool.submit(_process_work, work, payload)] = key
             if not pending:
                 break
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -239,22 +245,18 @@ def _run_ray(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int, addr
         actors = [actor.remote(spec, spec.configs(), weights) for _ in range(jobs)]
         idle = list(actors)
         pending: dict = {}
-        iterator = iter(items)
+        loaded = _loaded(items)
         exhausted = False
         while pending or not exhausted:
             while idle and not exhausted:
-                try:
-                    key, load = next(iterator)
-                except StopIteration:
+                key, payload = next(loaded, (None, None))
+                if key is None:
                     exhausted = True
-                    break
-                try:
-                    payload = load()
-                except OSError as exc:
-                    yield key, Failure(f"cannot read it ({exc.strerror or exc})")
-                    continue
-                a = idle.pop()
-                pending[a.call.remote(work, payload)] = (key, a)
+                elif isinstance(payload, Failure):
+                    yield key, payload
+                else:
+                    a = idle.pop()
+                    pending[a.call.remote(work, payload)] = (key, a)
             if not pending:
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)
