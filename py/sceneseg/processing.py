@@ -41,6 +41,8 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int = MAX_PIXELS
         raise ImageError(_unreadable_message(data)) from None
     except Image.DecompressionBombError:
         raise ImageError(_too_large_message(None, max_pixels)) from None
+    except (OSError, SyntaxError, ValueError) as exc:  # a header cut short or damaged
+        raise ImageError(f"The image is damaged or incomplete ({exc}).") from None
     width, height = image.size
     if width * height > max_pixels:
         raise ImageError(_too_large_message((width, height), max_pixels))
