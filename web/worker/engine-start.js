@@ -1,0 +1,212 @@
+// Starting the engine, once per worker: build-info.json, the backend and model file for this
+// device, every download at once under one byte count, Python (Pyodide), the model session and
+// the warm-up run. Resolves with what the jobs need ({py, browser, runner}) after posting
+// {type: 'ready', info}; progress goes out as {type: 'progress', ...} (segment-worker.js lists
+// the messages).
+import { chooseBackend, probeWebGPU } from './backend-choice.js';
+import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
+import { loadModelFile } from './model-cache.js';
+import { openModelRunner } from './model-runner.js';
+import { pythonStart, startPython } from './python-runtime.js';
+
+const SITE = new URL('../', import.meta.url);
+
+/**
+ * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?}
+ * @param {(message: object, transfer?: Transferable[]) => void} post  to the page
+ * @returns {Promise<{py, browser, runner}>}
+ */
+export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot }, post) {
+  const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
+  const t0 = performance.now();
+  const startup = {}; // ms per start-up stage, reported with 'ready'
+  const stage = (name, since) => (startup[name] = performance.now() - since);
+
+  // Its text keys Python's start-up snapshot: any change to the build invalidates it.
+  const buildInfoText = await (await fetch(new URL('build-info.json', SITE))).text();
+  const buildInfo = JSON.parse(buildInfoText);
+  const models = buildInfo.models ?? { [buildInfo.model.id]: buildInfo.model };
+  if (modelId && !models[modelId]) throw new Error(`this build has no model ${modelId} (has: ${Object.keys(models)})`);
+  const model = models[modelId] ?? buildInfo.model;
+  if (precision && !model.precisions[precision]) {
+    throw new Error(`this build has no ${precision} model (has: ${Object.keys(model.precisions)})`);
+  }
+  const base = new URL(model.path, SITE);
+  const pyodideDir = new URL('vendor/pyodide/', SITE);
+  const ort = buildInfo.onnxruntime_web;
+
+  // The backend and model file for this device (backend-choice.js); only their files download.
+  const precisions = Object.keys(model.precisions); // the build's default first
+  const runtimes = ort.backends;
+  const probe =
+    backend === 'wasm'
+      ? { summary: { gpu: Boolean(self.navigator.gpu), adapter: null } }
+      : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
+  const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
+
+  // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
+  // every file, with Python's hashlib once Pyodide is up.
+  let python = null;
+  const sha256 = hasWebCrypto ? webCryptoSha256 : async (data) => pythonSha256(await python, data);
+
+  // Downloads, all at once, under one byte count. Served by the service worker (a return visit,
+  // or offline) the app's files are local and were verified when it cached them; on a first
+  // visit, reading Pyodide's files here puts them in the HTTP cache with byte progress, and
+  // Pyodide then reads them from there.
+  const bytes = byteProgress(progress, controlled ? 'Loading' : 'Downloading the app and the model');
+  const pythonFiles = controlled ? [] : Object.entries(buildInfo.pyodide.files ?? {});
+  for (const [name, size] of pythonFiles) bytes.expect(`py:${name}`, size);
+
+  const tPython = performance.now();
+  const cached = pythonFiles.map(([name]) => [name, warmHttpCache(new URL(name, pyodideDir), bytes.track(`py:${name}`))]);
+  // Python starts once its core is in; the wheels (loaded later in its start) keep coming.
+  const pythonCore = Promise.all(cached.filter(([name]) => !name.endsWith('.whl')).map(([, p]) => p));
+  const pythonFilesCached = Promise.all([pythonCore, ...cached.map(([, p]) => p)]);
+  python = pythonCore.then(() =>
+    startPython((text) => progress('python', text), { cacheKey: buildInfoText, snapshot: snapshot !== false }).then((py) => {
+      stage('python', tPython);
+      return py;
+    }),
+  );
+
+  // What a backend needs: the model file (IndexedDB, else the network) and its onnxruntime-web
+  // runtime. onnxruntime-web loads its WASM by URL (compiled while streaming, and from V8's code
+  // cache on later visits); without the service worker, the bytes are checked here first.
+  // Called again if WebGPU fails and WASM takes over.
+  let cache = null;
+  const load = async ({ backend: name, precision: wanted }) => {
+    const file = model.precisions[wanted];
+    const runtime = runtimes[name];
+    const tModel = performance.now();
+    bytes.expect(`model:${file}`, model.files[file].size);
+    if (!controlled) bytes.expect(`runtime:${name}`, runtime.binary.size);
+    const [onnx] = await Promise.all([
+      loadModelFile({
+        url: new URL(file, base),
+        name: `${model.id}/${file}`,
+        ...model.files[file],
+        // Every weight file of this build may be picked (?model=, ?precision=): keep those.
+        keep: Object.values(models).flatMap((m) => Object.values(m.precisions).map((f) => m.files[f].sha256)),
+        onBytes: bytes.track(`model:${file}`),
+        digest: sha256,
+        download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
+      }),
+      controlled ? null : fetchVerified(new URL(runtime.binary.path, SITE), runtime.binary, bytes.track(`runtime:${name}`), sha256),
+    ]);
+    bytes.done(`model:${file}`);
+    stage(onnx.source === 'cache' ? 'model_from_cache' : 'model_download', tModel);
+    cache = { ...onnx.cache, source: onnx.source };
+    if (onnx.cache.note) progress('cache', onnx.cache.note);
+    progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
+    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter } };
+  };
+  const configs = Promise.all(
+    ['config.json', 'preprocessor_config.json'].map((name) =>
+      fetchVerified(new URL(name, base), model.files[name], undefined, sha256).then((b) => new TextDecoder().decode(b)),
+    ),
+  );
+  // Told when WebGPU fails later: the page says so in one line.
+  const describe = (c) => ({ ...c, file: model.precisions[c.precision] });
+  const onSwitch = (now, message) => post({ type: 'progress', stage: 'backend', message, choice: describe(now) });
+
+  // The session is created while Python may still be starting: they use different threads.
+  const tSession = performance.now();
+  const [runner, [config, preprocessor]] = await Promise.all([
+    openModelRunner({ choice, precisions, load, onSwitch, testFail: webgpuFail }),
+    configs,
+    pythonFilesCached,
+  ]);
+  stage('model_and_session', tSession);
+  const py = await python;
+  const browser = py.pyimport('sceneseg.browser');
+  const file = model.precisions[runner.choice.precision];
+  const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision: runner.choice.precision };
+  browser.init(runner, config, preprocessor, JSON.stringify(modelInfo));
+
+  // onnxruntime-web sets up kernels and memory on its first run (about a second): do it now, so
+  // that "ready" means a photo picked at this moment gets steady-state speed. (Not on a software
+  // GPU adapter, forced by the visitor: there a run takes minutes.)
+  if (runner.warmUp !== false) {
+    progress('warmup', 'Warming up the model');
+    const tWarm = performance.now();
+    await browser.warm_up();
+    stage('warmup', tWarm);
+  }
+  runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
+  stage('total', t0);
+
+  const info = {
+    model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
+    precision: runner.choice.precision,
+    file,
+    backend: runner.name,
+    choice: describe(runner.choice), // {backend, precision, file, reason}
+    threads: runner.threads ?? 0,
+    isolated: self.crossOriginIsolated,
+    version: buildInfo.version,
+    cache,
+    startup,
+    python: { ...pythonStart }, // {mode: 'snapshot'|'normal', ms, steps, fallback?}
+    versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: ort.version },
+  };
+  post({ type: 'ready', info });
+  return { py, browser, runner };
+}
+
+/**
+ * Byte progress over several downloads at once: the total is known up front (build-info.json
+ * lists every file's size), so the bar moves smoothly from the first byte to the last.
+ */
+function byteProgress(progress, message) {
+  const files = new Map(); // key -> [loaded, total]
+  let shown = 0;
+  const report = () => {
+    let loaded = 0;
+    let total = 0;
+    for (const [l, t] of files.values()) {
+      loaded += l;
+      total += t;
+    }
+    // Throttled to whole percents: the page (and a screen reader) need not hear every chunk.
+    const percent = Math.floor((100 * loaded) / total);
+    if (percent !== shown || loaded === total) {
+      shown = percent;
+      progress('download', message, loaded, total);
+    }
+  };
+  return {
+    expect(key, size) {
+      files.set(key, [0, size]);
+    },
+    track: (key) => (loaded) => {
+      files.get(key)[0] = loaded;
+      report();
+    },
+    done(key) {
+      const entry = files.get(key);
+      entry[0] = entry[1];
+      report();
+    },
+  };
+}
+
+/** Read a response to the end (it lands in the HTTP cache), reporting bytes; keeps nothing. */
+async function warmHttpCache(url, onBytes) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  const reader = response.body.getReader();
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    loaded += value.length;
+    onBytes(loaded);
+  }
+}
+
+let pythonHexdigest = null; // compiled once, kept for the worker's life
+
+function pythonSha256(py, data) {
+  pythonHexdigest ??= py.runPython('import hashlib\nlambda data: hashlib.sha256(data.to_bytes()).hexdigest()');
+  return pythonHexdigest(data);
+}
