@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 from .manifest import (
-    DEFAULT_MODEL,
-    MANIFEST_DIR,
     PRECISIONS,
     FetchError,
     Manifest,
     UnpinnedError,
-    all_manifests,
+    add_model_arguments,
     model_dir_for,
+    models_epilog,
     offline_hint,
 )
 
@@ -32,37 +31,9 @@ class UsageError(Exception):
     """Found before the model runs: bad output paths and the like."""
 
 
-def models_epilog() -> str:
-    lines = [f"models (--model; manifests in {MANIFEST_DIR}):"]
-    for m in all_manifests():
-        sizes = ", ".join(f"{p} {m.download_size(p) / 1e6:.1f} MB" for p in m.precisions)
-        default = " (default)" if m.id == DEFAULT_MODEL else ""
-        lines.append(f"  {m.id}{default}: {m.name}; {sizes}")
-        if m.standin:
-            lines.append("      stand-in weights for offline development: labels are not accuracy")
-        if any(not f.pinned for f in m.files.values()):
-            lines.append("      has unpinned config files: needs --allow-unpinned")
-    return "\n".join(lines)
-
-
 def add_model_options(parser: argparse.ArgumentParser, several: bool = False) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument(
-        "--model",
-        default=os.environ.get("SCENESEG_MODEL", DEFAULT_MODEL),
-        help="model id from the list below, or a manifest file (.json)"
-        + ("; several separated by commas" if several else "")
-        + " (default: $SCENESEG_MODEL or %(default)s)",
-    )
-    group.add_argument(
-        "--model-dir",
-        action="append",
-        default=[os.environ["SCENESEG_MODEL_DIR"]] if os.environ.get("SCENESEG_MODEL_DIR") else [],
-        metavar="[ID=]DIR",
-        help="take the model's files from this folder instead of downloading them (every file "
-        "is checked against the manifest); ID=DIR for one model of several "
-        "(default: $SCENESEG_MODEL_DIR)",
-    )
+    add_model_arguments(group, several=several)
     group.add_argument(
         "--precision",
         default="q8",
@@ -76,12 +47,6 @@ def add_model_options(parser: argparse.ArgumentParser, several: bool = False) ->
         default=None,
         help="onnxruntime threads per model session (default: all cores for one session, "
         "shared out between --jobs processes)",
-    )
-    group.add_argument(
-        "--allow-unpinned",
-        action="store_true",
-        help="accept config files the manifest has no sha256 for, checked by their content "
-        "(their sha256 is printed)",
     )
 
 
