@@ -51,7 +51,7 @@ def build(args) -> Path:
     backends = choose_backends(args.backends, args.precisions)
     info = {
         "sceneseg": __import__("sceneseg").__version__,
-        "pyodide": add_pyodide(out, args.pyodide_mirror),
+        "pyodide": add_pyodide(out, args.pyodide_mirror, out / model["path"]),
         "onnxruntime_web": add_onnxruntime_web(out, backends),
         # The default model (as before), and every model of the build under its id.
         "model": model,

@@ -14,6 +14,7 @@ from pathlib import Path
 from sceneseg.manifest import fetch_verified, sha256_file
 
 from .common import ROOT, BuildError, copy_vendor, log, node_package
+from .python_trim import trim_python
 
 PYODIDE_VERSION = "0.27.7"
 PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
@@ -121,7 +122,9 @@ def precompile_wheels(pyodide_dir: Path, wheel_dir: Path, names: list[str]) -> N
     )
 
 
-def add_pyodide(out: Path, mirror: Path | None) -> dict:
+def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
+    """Pyodide's core, its numpy and Pillow wheels and the sceneseg wheel, precompiled, then
+    trimmed to what the page imports (python_trim.py; model_dir: the configs its trace uses)."""
     package = node_package("pyodide")
     version = json.loads((package / "package.json").read_text())["version"]
     if version != PYODIDE_VERSION:
@@ -161,12 +164,18 @@ def add_pyodide(out: Path, mirror: Path | None) -> dict:
         "shared_library": False,
     }
     precompile_wheels(package, target, [entry["file_name"] for entry in shipped.values()])
-    for entry in shipped.values():
-        entry["sha256"] = sha256_file(target / entry["file_name"])
-    # The lock lists exactly what is shipped; Pyodide verifies each wheel's sha256 against it.
-    (target / "pyodide-lock.json").write_text(
-        json.dumps({"info": lock["info"], "packages": shipped}, indent=1)
-    )
+
+    def write_lock():
+        for entry in shipped.values():
+            entry["sha256"] = sha256_file(target / entry["file_name"])
+        # The lock lists exactly what is shipped; Pyodide verifies each wheel's sha256 against it.
+        (target / "pyodide-lock.json").write_text(
+            json.dumps({"info": lock["info"], "packages": shipped}, indent=1)
+        )
+
+    write_lock()  # the trace loads the wheels through it
+    trim_python(target, model_dir)
+    write_lock()
     # Sizes of what the worker downloads, so that its progress counts every byte.
     files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}
     return {

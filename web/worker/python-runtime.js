@@ -34,11 +34,12 @@ _sceneseg_self_check()
 
 const RESEED = `
 def _sceneseg_reseed(words):
-    import random
-    import numpy as np
+    import random, sys
     words = list(words.to_py())
     random.seed(sum(w << (32 * i) for i, w in enumerate(words[:8])))
-    np.random.seed(words[8:])
+    # numpy.random is not shipped (build: sitebuild/python_trim.py); reseeded if it ever is.
+    if "numpy.random" in sys.modules:
+        sys.modules["numpy.random"].seed(words[8:])
 _sceneseg_reseed
 `;
 
@@ -108,8 +109,8 @@ async function restore(stored) {
   const pyodide = await snapshots.loadFromSnapshot(loadPyodide, OPTIONS, stored);
   const check = pyodide.runPython(SELF_CHECK);
   if (check !== stored.meta.check) throw new Error('the restored Python computes differently');
-  // Every restore starts from the same random state: draw new seeds (Python's random and
-  // numpy's legacy global generator). The str hash seed is fixed at interpreter start and
+  // Every restore starts from the same random state: draw new seeds (Python's random and,
+  // where shipped, numpy's legacy global generator). The str hash seed is fixed at interpreter start and
   // stays the snapshot's; it only matters against hash flooding by untrusted dict keys, and
   // this app keys no dict by input data.
   const reseed = pyodide.runPython(RESEED);

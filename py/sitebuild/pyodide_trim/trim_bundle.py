@@ -1,0 +1,93 @@
+"""Rewrite the standard library zip and the wheels with only what the traced flows import
+(run in Pyodide by run.mjs, so that the zips' deflate streams come from Pyodide's own zlib and
+the bytes depend only on the inputs).
+
+Kept: every module the flows imported; every non-module file (data, metadata) of a kept
+package; a few modules the flows may not reach (ALWAYS). Dropped: modules never imported and
+files that only serve compilers and type checkers (.pyi, .pxd, headers, static libraries).
+numpy is trimmed by subpackage (numpy.random, numpy.fft, ...: a subpackage none of whose
+modules was imported goes whole), so a lazily imported module of a kept subpackage stays.
+"""
+
+import json
+import zipfile
+from pathlib import Path
+
+STDLIB = "/bundle/python_stdlib.zip"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# Codecs that a photo's metadata or a file name may ask for, and modules the trace can miss
+# because the worker imports them only on an error path.
+ALWAYS = {
+    "encodings.ascii", "encodings.latin_1", "encodings.utf_8", "encodings.utf_8_sig",
+    "encodings.utf_16", "encodings.utf_16_le", "encodings.utf_16_be", "encodings.utf_32",
+    "encodings.charmap", "encodings.raw_unicode_escape", "encodings.unicode_escape",
+    "encodings.idna", "encodings.cp437", "hashlib", "random", "traceback", "warnings",
+}  # fmt: skip
+BUILD_ONLY = (".pyi", ".pxd", ".h", ".hpp", ".a", ".c", ".pc", "py.typed")
+BY_SUBPACKAGE = {"numpy"}
+
+
+def module_of(path):
+    """'numpy/linalg/_linalg.pyc' -> 'numpy.linalg._linalg'; None for a non-module file."""
+    if path.endswith((".py", ".pyc")):
+        stem = path.rsplit(".", 1)[0]
+    elif path.endswith(".so") and ".cpython-" in path:
+        stem = path.split(".cpython-")[0]
+    else:
+        return None
+    name = stem.replace("/", ".")
+    return name.removesuffix(".__init__")
+
+
+def imported(name, modules):
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+def wanted(path, modules):
+    """Whether a wheel's file ships."""
+    if path.endswith(BUILD_ONLY) or "/include/" in path:
+        return False
+    parts = path.split("/")
+    if parts[0].endswith((".dist-info", ".data")):
+        return True
+    if parts[0] in BY_SUBPACKAGE and len(parts) > 2:  # numpy/<sub>/...: with its subpackage
+        return imported(f"{parts[0]}.{parts[1]}", modules)
+    module = module_of(path)
+    if module is None:  # data: kept with its top-level package
+        return parts[0] in modules
+    return module in modules
+
+
+def rewrite(path, keep, record=None):
+    with zipfile.ZipFile(path) as archive:
+        members = [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
+    kept = [(name, data) for name, data in members if keep(name)]
+    if record is not None:  # a wheel: its RECORD lists exactly what it holds
+        names = {name for name, _ in kept}
+        kept = [
+            (name, record_without(data, names) if name.endswith(".dist-info/RECORD") else data)
+            for name, data in kept
+        ]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in kept:
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data, zipfile.ZIP_DEFLATED)
+    return {"files": len(members), "kept": len(kept),
+            "dropped": sorted(n for n, _ in members if not keep(n))}  # fmt: skip
+
+
+def record_without(data, names):
+    rows = data.decode().splitlines()
+    return ("\n".join(r for r in rows if r.split(",")[0] in names) + "\n").encode()
+
+
+def trim(flows_json):
+    flows = json.loads(flows_json)
+    modules = {name for name, _ in flows["modules"]} | ALWAYS
+    report = {"stdlib": rewrite(STDLIB, lambda p: module_of(p) is None or module_of(p) in modules)}
+    lock = json.loads(Path("/bundle/pyodide-lock.json").read_text())
+    for name, entry in sorted(lock["packages"].items()):
+        report[name] = rewrite(f"/bundle/{entry['file_name']}", lambda p: wanted(p, modules), True)
+    report["flow_errors"] = flows["errors"]
+    return json.dumps(report)
