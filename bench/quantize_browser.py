@@ -32,7 +32,7 @@ import build  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from sceneseg.model import ModelInfo  # noqa: E402
 from sceneseg.processing import SegformerProcessor, decode  # noqa: E402
-from sceneseg.quantize import Report  # noqa: E402
+from sceneseg.quantize.report import Report  # noqa: E402
 
 PAGE_DIR = Path(__file__).resolve().parent / "quantize"
 

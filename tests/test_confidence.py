@@ -15,14 +15,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from conftest import PHOTOS, native_segmenter, run_in_pyodide
-from sceneseg.postprocess import (
+from sceneseg.confidence import (
     CONFIDENCE_MAX_ERROR,
     confidence_steps,
-    source_index,
-    upsample_argmax,
     upsample_confidence,
     upsample_confidence_exact,
 )
+from sceneseg.exports import export
+from sceneseg.postprocess import source_index, upsample_argmax
 from sceneseg.processing import decode
 
 # float32 rounding of the interpolated logits (both paths; PyTorch's reference is float64).
@@ -150,7 +150,8 @@ def test_12_megapixels_time_memory_and_spot_rows():
 PYODIDE_CONFIDENCE = """
 import sys, time
 import numpy as np
-from sceneseg.postprocess import upsample_argmax, upsample_confidence
+from sceneseg.confidence import upsample_confidence
+from sceneseg.postprocess import upsample_argmax
 logits_path, out_path = sys.argv[1:]
 logits = np.load("/host" + logits_path)
 results = {}
@@ -219,7 +220,7 @@ def test_segmentation_confidence_step_then_exports():
     # Started, then an export that needs it: ensure_confidence() finishes the same computation.
     again = segmenter.segment_sync(photo.read_bytes())
     assert not again.confidence_step(0.0)
-    png = again.export("confidence-png")
+    png = export(again, "confidence-png")
     exported = np.asarray(Image.open(io.BytesIO(png))).astype(np.float64) / 65535
     np.testing.assert_array_equal(again.confidence, reference)
     assert np.abs(exported - reference).max() <= 0.5 / 65535 + 1e-7

@@ -11,11 +11,13 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, native_segmenter
-from sceneseg.exports import UNLABELLED, ExportError, mask_name
+from sceneseg.confidence import CONFIDENCE_MAX_ERROR
+from sceneseg.exports import export, mask_name
 from sceneseg.groups import class_groups
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.pipeline import Segmentation
-from sceneseg.postprocess import CONFIDENCE_MAX_ERROR, class_pixel_counts
+from sceneseg.postprocess import class_pixel_counts
+from sceneseg.threshold import UNLABELLED, ExportError
 
 MODEL_FILE = {"id": "test-model", "file": "onnx/model.onnx", "sha256": "ab" * 32, "precision": "q8"}
 
@@ -49,15 +51,15 @@ def synthetic(model_info) -> Segmentation:
 
 
 def test_labels_png_is_the_label_map(result):
-    image = decode(result.export("labels-png"))
+    image = decode(export(result, "labels-png"))
     assert image.mode == "L"
     np.testing.assert_array_equal(np.asarray(image), result.labels)
-    assert result.export("labels-png") == result.to_png()  # the existing download is the same
+    assert export(result, "labels-png") == result.to_png()  # the existing download is the same
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.25, 0.5, 1.0])
 def test_threshold_marks_unsure_pixels_unlabelled(synthetic, threshold):
-    got = np.asarray(decode(synthetic.export("labels-png", {"threshold": threshold})))
+    got = np.asarray(decode(export(synthetic, "labels-png", {"threshold": threshold})))
     expected = synthetic.labels.copy()
     expected[synthetic.confidence < threshold] = 255
     np.testing.assert_array_equal(got, expected)
@@ -66,7 +68,7 @@ def test_threshold_marks_unsure_pixels_unlabelled(synthetic, threshold):
 
 
 def test_threshold_on_a_real_result(result):
-    got = np.asarray(decode(result.export("labels-png", {"threshold": 0.6})))
+    got = np.asarray(decode(export(result, "labels-png", {"threshold": 0.6})))
     below = result.confidence < np.float32(0.6)
     assert 0 < below.mean() < 1
     np.testing.assert_array_equal(got[below], UNLABELLED)
@@ -76,12 +78,12 @@ def test_threshold_on_a_real_result(result):
 @pytest.mark.parametrize("bad", [-0.1, 1.5, "x", [1]])
 def test_bad_threshold_is_refused(synthetic, bad):
     with pytest.raises(ExportError, match="threshold"):
-        synthetic.export("labels-png", {"threshold": bad})
+        export(synthetic, "labels-png", {"threshold": bad})
 
 
 @pytest.mark.parametrize("opacity", [1.0, 0.5])
 def test_overlay_png_full_resolution_rgba(synthetic, opacity):
-    image = decode(synthetic.export("overlay-png", {"threshold": 0.5, "opacity": opacity}))
+    image = decode(export(synthetic, "overlay-png", {"threshold": 0.5, "opacity": opacity}))
     assert image.mode == "RGBA" and image.size == (64, 40)
     rgba = np.asarray(image)
     palette = np.asarray(ADE20K_PALETTE, np.uint8)
@@ -92,7 +94,7 @@ def test_overlay_png_full_resolution_rgba(synthetic, opacity):
 
 
 def test_overlay_of_a_real_result_is_colorize(result):
-    rgba = np.asarray(decode(result.export("overlay-png")))
+    rgba = np.asarray(decode(export(result, "overlay-png")))
     assert rgba.shape == (result.height, result.width, 4)
     np.testing.assert_array_equal(rgba[..., :3], result.colorize())
     assert (rgba[..., 3] == 255).all()
@@ -100,10 +102,10 @@ def test_overlay_of_a_real_result_is_colorize(result):
 
 def test_mask_png(synthetic):
     for cid in (0, 4, 44, 149, 7):  # 7 (bed) is absent: an all-zero mask
-        image = decode(synthetic.export("mask-png", {"classId": cid}))
+        image = decode(export(synthetic, "mask-png", {"classId": cid}))
         assert image.mode == "L"
         np.testing.assert_array_equal(np.asarray(image), (synthetic.labels == cid) * 255)
-    masked = np.asarray(decode(synthetic.export("mask-png", {"classId": 4, "threshold": 0.5})))
+    masked = np.asarray(decode(export(synthetic, "mask-png", {"classId": 4, "threshold": 0.5})))
     np.testing.assert_array_equal(
         masked, ((synthetic.labels == 4) & (synthetic.confidence >= 0.5)) * 255
     )
@@ -112,16 +114,16 @@ def test_mask_png(synthetic):
 @pytest.mark.parametrize("options", [{}, {"classId": 150}, {"classId": -1}, {"classId": 2.5}])
 def test_mask_needs_a_class_id(synthetic, options):
     with pytest.raises(ExportError, match="classId"):
-        synthetic.export("mask-png", options)
+        export(synthetic, "mask-png", options)
 
 
 def test_unknown_kind(synthetic):
     with pytest.raises(ExportError, match="unknown export"):
-        synthetic.export("labels-jpeg")
+        export(synthetic, "labels-jpeg")
 
 
 def test_masks_zip_one_png_per_class(result):
-    archive = zipfile.ZipFile(io.BytesIO(result.export("masks-zip")))
+    archive = zipfile.ZipFile(io.BytesIO(export(result, "masks-zip")))
     present = np.flatnonzero(result.counts)
     names = [mask_name(int(c), result.model.labels[c]) for c in present]
     assert archive.namelist() == names
@@ -140,7 +142,7 @@ def test_mask_names():
 
 def test_confidence_png_is_16_bit(synthetic, result):
     for seg in (synthetic, result):
-        image = decode(seg.export("confidence-png"))
+        image = decode(export(seg, "confidence-png"))
         assert image.mode in {"I;16", "I;16B", "I"}  # Pillow reads 16-bit PNG greyscale as I;16
         values = np.asarray(image).astype(np.int64)
         np.testing.assert_array_equal(values, np.rint(seg.confidence.astype(np.float64) * 65535))
@@ -152,12 +154,12 @@ def test_confidence_computed_when_first_exported(result):
     photo = next(p for p in PHOTOS if p.stem == "ADE_val_00000001")
     plain = native_segmenter("q8").segment_sync(photo.read_bytes())
     assert plain.confidence is None
-    values = np.asarray(decode(plain.export("confidence-png"))).astype(np.int64)
+    values = np.asarray(decode(export(plain, "confidence-png"))).astype(np.int64)
     np.testing.assert_array_equal(values, np.rint(result.confidence.astype(np.float64) * 65535))
 
 
 def test_summary_json(result):
-    summary = json.loads(result.export("summary-json"))
+    summary = json.loads(export(result, "summary-json"))
     assert summary["image"] == {"width": result.width, "height": result.height}
     assert summary["model"]["sha256"] == MODEL_FILE["sha256"]
     assert summary["model"]["id"] == MODEL_FILE["id"]
@@ -184,7 +186,7 @@ def test_summary_json(result):
 
 
 def test_summary_with_threshold(synthetic):
-    summary = json.loads(synthetic.export("summary-json", {"threshold": 0.5}))
+    summary = json.loads(export(synthetic, "summary-json", {"threshold": 0.5}))
     below = synthetic.confidence < 0.5
     assert summary["threshold"]["unlabelled_value"] == 255
     assert summary["threshold"]["unlabelled_pixels"] == below.sum()

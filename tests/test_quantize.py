@@ -12,7 +12,14 @@ from conftest import PHOTOS, STANDIN_DIR
 onnx = pytest.importorskip("onnx", reason="pip install 'sceneseg[quantize]'")
 import onnxruntime as ort  # noqa: E402
 
-from sceneseg import quantize  # noqa: E402
+from sceneseg.quantize.recipes import SCHEMES, make, output_name  # noqa: E402
+from sceneseg.quantize.report import (  # noqa: E402
+    Report,
+    agreement_with_fp32,
+    graph_summary,
+    label_agreement,
+    summarize_agreement,
+)
 
 FP32 = STANDIN_DIR / "onnx" / "model.onnx"
 PUBLISHED_Q8 = STANDIN_DIR / "onnx" / "model_quantized.onnx"
@@ -26,9 +33,9 @@ def made(tmp_path_factory):
 
     def get(name: str, calibration=None):
         if name not in cache:
-            path = out / quantize.output_name(name)
-            scheme = quantize.SCHEMES[name]
-            quantize.make(scheme, FP32, path, model_dir=STANDIN_DIR, calibration=calibration)
+            path = out / output_name(name)
+            scheme = SCHEMES[name]
+            make(scheme, FP32, path, model_dir=STANDIN_DIR, calibration=calibration)
             cache[name] = path
         return cache[name]
 
@@ -56,7 +63,7 @@ def small_input(photo=PHOTOS[0], size=128):
 
 def test_published_recipe_reproduces_the_published_structure(made):
     path = made("q8")
-    ours, published = quantize.graph_summary(path), quantize.graph_summary(PUBLISHED_Q8)
+    ours, published = graph_summary(path), graph_summary(PUBLISHED_Q8)
     assert ours == published
     # What the recipe means, seen in the graph: dynamic 8-bit with uint8 weights.
     assert published["ops"]["MatMulInteger"] == 52 and published["ops"]["ConvInteger"] == 20
@@ -75,11 +82,11 @@ def test_published_recipe_reproduces_the_published_structure(made):
 
 @pytest.mark.parametrize("name", ["fp16", "dyn-matmul", "qdq-u8s8"])
 def test_schemes_make_valid_models_close_to_fp32(made, name):
-    scheme = quantize.SCHEMES[name]
+    scheme = SCHEMES[name]
     calibration = PHOTOS[:2] if scheme.needs_calibration else None
     path = made(name, calibration)
     onnx.checker.check_model(str(path))
-    summary = quantize.graph_summary(path)
+    summary = graph_summary(path)
     if name == "fp16":
         assert set(summary["initializer_dtypes"]) == {"FLOAT16"}
     elif scheme.kind == "dynamic":
@@ -100,10 +107,10 @@ def test_schemes_make_valid_models_close_to_fp32(made, name):
 def test_label_agreement_counts():
     a = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
     b = np.array([[0, 1, 9], [3, 9, 5]], np.uint8)
-    assert quantize.label_agreement(a, b) == (4, 6)
+    assert label_agreement(a, b) == (4, 6)
     with pytest.raises(ValueError):
-        quantize.label_agreement(a, b[:1])
-    summary = quantize.summarize_agreement({"x": (4, 6), "y": (10, 10)})
+        label_agreement(a, b[:1])
+    summary = summarize_agreement({"x": (4, 6), "y": (10, 10)})
     assert summary["overall"] == pytest.approx(14 / 16)  # pooled, not the mean of shares
     assert summary["mean"] == pytest.approx((4 / 6 + 1) / 2)
     assert summary["min"] == pytest.approx(4 / 6)
@@ -118,7 +125,7 @@ def test_agreement_figures_match_an_independent_computation(made):
 
     photos = PHOTOS[:2]
     candidate = made("q8")
-    ours = quantize.agreement_with_fp32(STANDIN_DIR, FP32, {"q8": candidate}, photos)["q8"]
+    ours = agreement_with_fp32(STANDIN_DIR, FP32, {"q8": candidate}, photos)["q8"]
 
     hf = SegformerImageProcessorPil.from_pretrained(str(STANDIN_DIR))
     same = total = 0
@@ -139,7 +146,7 @@ def test_agreement_figures_match_an_independent_computation(made):
 
 
 def test_report_markdown_and_goal(tmp_path):
-    agreement = quantize.summarize_agreement({"a.jpg": (995, 1000)})
+    agreement = summarize_agreement({"a.jpg": (995, 1000)})
     rows = [
         {"name": "q8", "kind": "dynamic", "description": "published", "size": 4_000_000,
          "agreement": agreement, "native_ms": 200.0, "browser_ms": 400.0,
@@ -148,7 +155,7 @@ def test_report_markdown_and_goal(tmp_path):
          "agreement": agreement, "native_ms": 150.0, "browser_ms": 300.0,
          "browser_baseline_ms": 420.0, "graph": {"ops": {"QLinearConv": 1}, "opset": 13}},
     ]  # fmt: skip
-    report = quantize.Report(
+    report = Report(
         model_dir="m", fp32={"file": "f", "size": 1}, photos_dir="p", photos=["a.jpg"],
         calibration=[], rows=rows,
     )  # fmt: skip
@@ -158,4 +165,4 @@ def test_report_markdown_and_goal(tmp_path):
     assert rows[1]["browser_speedup_vs_q8"] == pytest.approx(1.4)
     text = (tmp_path / "report.md").read_text()
     assert "| `fast` |" in text and "1.40x" in text and "99.500%" in text
-    assert quantize.Report.load(tmp_path / "report.json").goal == report.goal
+    assert Report.load(tmp_path / "report.json").goal == report.goal

@@ -12,10 +12,11 @@ import time
 import numpy as np
 
 from .backends.web import OnnxRuntimeWebBackend
-from .exports import MIME, ExportError
+from .exports import MIME, export
 from .model import ModelInfo
 from .pipeline import Segmentation, Segmenter
 from .processing import ImageError
+from .threshold import ExportError
 
 _segmenter: Segmenter | None = None
 _last: Segmentation | None = None  # the latest result, for labels_png() and export_file()
@@ -120,7 +121,7 @@ def export_file(kind: str, options_json: str | None = None) -> dict:
         options = json.loads(options_json) if options_json else {}
         if not isinstance(options, dict):
             raise ExportError("export options must be an object")
-        data = _last.export(kind, options)
+        data = export(_last, kind, options)
     except ExportError as exc:
         return {"error": str(exc)}
     except MemoryError:

@@ -4,13 +4,13 @@ The same encoders run in CPython and, for the web app, in the worker's Pyodide (
 page's UI thread). Conventions, shared by every export:
 
 * Label map PNG: 8-bit greyscale, pixel value = class id (0..149). With a confidence
-  ``threshold``, pixels whose confidence is below it get ``UNLABELLED`` (255) instead.
+  ``threshold``, pixels whose confidence is below it get ``threshold.UNLABELLED`` (255).
 * Colour overlay PNG: RGBA at full resolution, each pixel in its class colour with alpha
   ``opacity`` (0..1); unlabelled pixels (below the threshold) are fully transparent.
 * Mask PNG: 8-bit greyscale, 255 where the pixel is the class, 0 elsewhere.
 * Masks zip: one mask PNG per class present, named ``{id:03d}-{name}.png``.
 * Confidence PNG: 16-bit greyscale, value = round(p * 65535), p the softmax probability of the
-  pixel's class (accurate to ``CONFIDENCE_MAX_ERROR``; see ``postprocess.upsample_confidence``).
+  pixel's class (accurate to ``CONFIDENCE_MAX_ERROR``; see ``confidence.upsample_confidence``).
 * Summary JSON: ``Segmentation.summary()``.
 """
 
@@ -20,16 +20,13 @@ import io
 import json
 import re
 import zipfile
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-if TYPE_CHECKING:
-    from .pipeline import Segmentation
+from .pipeline import Segmentation
+from .threshold import ExportError
 
-#: The label-map value of a pixel whose confidence is below the threshold.
-UNLABELLED = 255
 KINDS = ("labels-png", "overlay-png", "mask-png", "masks-zip", "confidence-png", "summary-json")
 MIME = {
     "labels-png": "image/png",
@@ -41,34 +38,6 @@ MIME = {
 }
 # PNG compression: level 6 is zlib's default; the 12 MP RGBA overlay is the slowest export.
 _PNG_LEVEL = 6
-
-
-class ExportError(ValueError):
-    """Options that make no sense (unknown kind, class id out of range, threshold not 0..1)."""
-
-
-def check_threshold(threshold) -> float | None:
-    if threshold is None:
-        return None
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        raise ExportError(f"threshold must be a number from 0 to 1, not {threshold!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise ExportError(f"threshold must be from 0 to 1, not {value}")
-    return value
-
-
-def labelled_map(seg: Segmentation, threshold: float | None = None) -> np.ndarray:
-    """uint8 [H, W]: class ids, ``UNLABELLED`` where the confidence is below ``threshold``."""
-    threshold = check_threshold(threshold)
-    if not threshold:
-        return seg.labels
-    if seg.num_classes > UNLABELLED:
-        raise ExportError("a confidence threshold needs at most 255 classes")
-    return np.where(seg.ensure_confidence() < np.float32(threshold), UNLABELLED, seg.labels).astype(
-        np.uint8
-    )
 
 
 def png(array: np.ndarray) -> bytes:
@@ -85,7 +54,7 @@ def png(array: np.ndarray) -> bytes:
 
 
 def labels_png(seg: Segmentation, threshold: float | None = None) -> bytes:
-    return png(labelled_map(seg, threshold))
+    return png(seg.labelled_map(threshold))
 
 
 def overlay_rgba(seg: Segmentation, threshold=None, opacity: float = 1.0) -> np.ndarray:
@@ -99,7 +68,7 @@ def overlay_rgba(seg: Segmentation, threshold=None, opacity: float = 1.0) -> np.
     table = np.zeros((256, 4), dtype=np.uint8)
     table[: seg.num_classes, :3] = np.asarray(seg.model.colors, dtype=np.uint8)
     table[: seg.num_classes, 3] = alpha
-    return table[labelled_map(seg, threshold)]
+    return table[seg.labelled_map(threshold)]
 
 
 def overlay_png(seg: Segmentation, threshold=None, opacity: float = 1.0) -> bytes:
@@ -118,7 +87,7 @@ def class_id(seg: Segmentation, value) -> int:
 
 def mask_png(seg: Segmentation, cid, threshold=None) -> bytes:
     cid = class_id(seg, cid)
-    return png(np.where(labelled_map(seg, threshold) == cid, 255, 0).astype(np.uint8))
+    return png(np.where(seg.labelled_map(threshold) == cid, 255, 0).astype(np.uint8))
 
 
 def mask_name(cid: int, name: str) -> str:
@@ -128,7 +97,7 @@ def mask_name(cid: int, name: str) -> str:
 
 
 def masks_zip(seg: Segmentation, threshold=None) -> bytes:
-    labels = labelled_map(seg, threshold)
+    labels = seg.labelled_map(threshold)
     present = np.flatnonzero(np.bincount(labels.reshape(-1), minlength=256)[: seg.num_classes])
     buf = io.BytesIO()
     # PNGs are compressed already: stored, not deflated again.

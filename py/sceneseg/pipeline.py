@@ -8,18 +8,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from . import exports
 from .backends import Backend
+from .confidence import CONFIDENCE_MAX_ERROR, Steps, confidence_steps
 from .groups import groups_for
 from .model import ModelInfo
-from .postprocess import (
-    CONFIDENCE_MAX_ERROR,
-    Steps,
-    class_pixel_counts,
-    confidence_steps,
-    upsample_argmax,
-)
+from .postprocess import class_pixel_counts, upsample_argmax
 from .processing import SegformerProcessor, decode
+from .threshold import UNLABELLED, ExportError, check_threshold
 
 _SUM_CHUNK = 1 << 18  # pixels per bincount call when summing confidences per class
 
@@ -119,15 +114,24 @@ class Segmentation:
             out.append(entry)
         return out
 
+    def labelled_map(self, threshold: float | None = None) -> np.ndarray:
+        """uint8 [H, W]: class ids, ``UNLABELLED`` where the confidence is below ``threshold``."""
+        threshold = check_threshold(threshold)
+        if not threshold:
+            return self.labels
+        if self.num_classes > UNLABELLED:
+            raise ExportError("a confidence threshold needs at most 255 classes")
+        below = self.ensure_confidence() < np.float32(threshold)
+        return np.where(below, UNLABELLED, self.labels).astype(np.uint8)
+
     def summary(self, threshold: float | None = None) -> dict:
         """Everything about this result but the pixels: image size, model (id, file, sha256),
         backend, timings, classes (as ``classes()``), shares per group. With a confidence
-        ``threshold``, pixels below it count as unlabelled (``exports.UNLABELLED``)."""
-        threshold = exports.check_threshold(threshold)
+        ``threshold``, pixels below it count as unlabelled (``threshold.UNLABELLED``)."""
+        threshold = check_threshold(threshold)
         counts = self.counts
         if threshold:
-            labels = exports.labelled_map(self, threshold)
-            counts = class_pixel_counts(labels, exports.UNLABELLED + 1)
+            counts = class_pixel_counts(self.labelled_map(threshold), UNLABELLED + 1)
         classes = self.classes(counts)
         total = self.labels.size
         shares: dict[str, dict[str, float]] = {"context": {}, "kind": {}}
@@ -147,18 +151,14 @@ class Segmentation:
         if self.confidence is not None:
             out["confidence"] = {"max_error": CONFIDENCE_MAX_ERROR}
         if threshold:
-            unlabelled = int(counts[exports.UNLABELLED])
+            unlabelled = int(counts[UNLABELLED])
             out["threshold"] = {
                 "value": threshold,
-                "unlabelled_value": exports.UNLABELLED,
+                "unlabelled_value": UNLABELLED,
                 "unlabelled_pixels": unlabelled,
                 "unlabelled_fraction": unlabelled / total,
             }
         return out
-
-    def export(self, kind: str, options: dict | None = None) -> bytes:
-        """One of ``exports.KINDS`` as file bytes; see ``sceneseg.exports``."""
-        return exports.export(self, kind, options)
 
     def to_png(self) -> bytes:
         """The label map as an 8-bit greyscale PNG: pixel value = class id."""
