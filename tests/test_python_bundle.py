@@ -1,0 +1,73 @@
+"""The Python the site ships is what the page imports (py/sitebuild/python_trim.py): the build
+traces the worker's flows in Pyodide and drops every module they never import. The browser
+tests (test_browser, test_app_ui, test_video_batch_browser, test_offline) then run the real page
+on that trimmed bundle; these tests check the bundle itself."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+
+from conftest import ROOT, STANDIN_DIR
+
+TRIM = ROOT / "py" / "sitebuild" / "pyodide_trim" / "run.mjs"
+
+
+def bundle_names(site):
+    pyodide = site / "vendor" / "pyodide"
+    lock = json.loads((pyodide / "pyodide-lock.json").read_text())
+    names = set(zipfile.ZipFile(pyodide / "python_stdlib.zip").namelist())
+    for entry in lock["packages"].values():
+        names |= set(zipfile.ZipFile(pyodide / entry["file_name"]).namelist())
+    return names
+
+
+def test_the_trimmed_bundle_runs_every_flow_of_the_worker(built_site, tmp_path):
+    # The trace again, on the bundle as shipped: every flow (all formats and colour modes, bad
+    # inputs, exports, confidence, video frames, batch zips) runs without an import error, and
+    # there is nothing left to drop: the bundle is exactly what those flows import.
+    bundle = shutil.copytree(built_site / "vendor" / "pyodide", tmp_path / "pyodide")
+    run = subprocess.run(
+        ["node", str(TRIM), str(bundle), str(STANDIN_DIR.resolve())],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout)
+    assert report.pop("flow_errors") == []
+    for name, part in report.items():
+        assert part["dropped"] == [], name
+        assert part["kept"] == part["files"] > 10, name
+
+
+def test_what_the_page_never_imports_is_not_shipped(built_site):
+    names = bundle_names(built_site)
+    # Kept: what every photo needs.
+    for needed in (
+        "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so",
+        "numpy/linalg/_umath_linalg.cpython-312-wasm32-emscripten.so",  # import numpy needs it
+        "PIL/_imaging.cpython-312-wasm32-emscripten.so",
+        "PIL/_webp.cpython-312-wasm32-emscripten.so",
+        "PIL/JpegImagePlugin.pyc",
+        "sceneseg/browser.pyc",
+        "sceneseg/data/class_groups.csv",
+        "asyncio/__init__.py",  # Pyodide's event loop: awaiting onnxruntime-web
+        "zipfile/__init__.py",  # the batch zip
+    ):
+        assert needed in names, needed
+    # Dropped: the CPython-only tools, numpy's unused subpackages, fonts, test frameworks.
+    for dropped in (
+        "sceneseg/__main__.pyc",
+        "sceneseg/eval.pyc",
+        "sceneseg/backends/native.pyc",
+        "numpy/random/_generator.cpython-312-wasm32-emscripten.so",
+        "numpy/fft/_pocketfft_umath.cpython-312-wasm32-emscripten.so",
+        "numpy/f2py/__init__.pyc",
+        "PIL/_imagingft.cpython-312-wasm32-emscripten.so",
+        "unittest/__init__.py",
+        "pydoc.py",
+    ):
+        assert dropped not in names, dropped
+    assert not any(n.endswith((".pyi", ".pxd", ".h")) for n in names)
