@@ -2,6 +2,8 @@
 
     common.py             the checkout's root, BuildError, log, files taken from node_modules
     pyodide_files.py      vendor/pyodide/: Pyodide's core, the wheels, their bytecode
+    python_trim.py        the stdlib zip and wheels cut to what the page imports (the trace's
+                          scripts, run in Pyodide under Node, are in pyodide_trim/)
     onnxruntime_files.py  vendor/onnxruntime-web/: the files of each backend
     model_files.py        models/<id>/: the model files and the site's own manifest.json
     service_worker.py     sw.js and its precache list; the build's version
