@@ -15,37 +15,21 @@ file, so each file's ratio to it is measured side by side (``browser_baseline_ms
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
-import http.server
 import json
 import statistics
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "py"), str(ROOT / "tests")]
 
-import build  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, serve_site  # noqa: E402
 from sceneseg.model import ModelInfo  # noqa: E402
 from sceneseg.processing import SegformerProcessor, decode  # noqa: E402
 from sceneseg.quantize.report import Report  # noqa: E402
 
 PAGE_DIR = Path(__file__).resolve().parent / "quantize"
-
-
-@contextlib.contextmanager
-def served(directory: Path):
-    handler = functools.partial(build.Handler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
 
 
 def browser_times(
@@ -67,7 +51,8 @@ def browser_times(
         for name, path in files.items():
             (site / "m" / f"{name}.onnx").symlink_to(Path(path).resolve())
         pixels.tofile(site / "input.bin")
-        with sync_playwright() as playwright, served(site) as url:
+        with sync_playwright() as playwright, serve_site(site) as port:
+            url = f"http://127.0.0.1:{port}/"
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for group in groups:
                 members = [baseline, *group] if baseline in files else group
