@@ -101,7 +101,7 @@ def startup_table(out: dict) -> list[str]:
         sent = {n: [r["bytes"] for p in PICKS for r in out["startup"][n][p][kind]] for n in APPS}
         if not any(sent.values()):
             continue
-        wire = compare({n: [s["wire_bytes"] for s in sent[n]] for n in APPS}, 1e-6)
+        wire = compare({n: [s["wire_bytes"] for s in sent[n]] for n in APPS}, 1e-6, 3)
         requests = compare({n: [s["requests"] for s in sent[n]] for n in APPS}, 1, 0)[:2]
         lines.append(f"| {' | '.join([visit_label(out, kind), *wire, *requests])} |")
     return lines
