@@ -3,8 +3,10 @@
 // being segmented and one waiting in the worker (a newer frame would replace it). The second
 // is captured shortly before the first is due back (from the measured worker time), so the
 // worker never idles between frames (capture, messages and the wait for the video's next
-// frame overlap its work) and the frame waits there briefly: nothing queues up.
+// frame overlap its work) and the frame waits there briefly: nothing queues up. The files out
+// (the recording, the class shares) are video-downloads.js.
 import { formatPercent } from '../legend.js';
+import { createVideoDownloads } from './video-downloads.js';
 
 const SIZES = [192, 256, 320, 384, 512];
 // Auto input size: the largest whose predicted worker time per frame stays within this
@@ -37,6 +39,7 @@ export function setupVideo(segmenter) {
     classes: $('video-classes'),
   };
   const overlayContext = ui.overlay.getContext('bitmaprenderer');
+  const downloads = createVideoDownloads(ui);
 
   let stream = null; // camera MediaStream
   let objectUrl = null; // the video file's
@@ -54,12 +57,7 @@ export function setupVideo(segmenter) {
   let recent = []; // times of recent results, for the FPS figure
   let latencies = [];
   let flickers = []; // share of pixels whose label changed, recent frames
-  let shares = []; // per frame: {frame, time, classes: [[id, name, fraction]]}
-  let recorder = null;
-  let recordCanvas = null;
-  let recordContext = null;
   let stepping = false;
-  let sourceName = 'video';
 
   const showError = (message) => {
     ui.error.textContent = message;
@@ -81,7 +79,7 @@ export function setupVideo(segmenter) {
 
   async function stop() {
     ui.player.pause();
-    stopRecording();
+    downloads.stop();
     stream?.getTracks().forEach((t) => t.stop());
     stream = null;
     ui.player.srcObject = null;
@@ -92,17 +90,14 @@ export function setupVideo(segmenter) {
   }
 
   function begin(name) {
-    sourceName = name;
     frames = 0;
     recent = [];
     latencies = [];
     flickers = [];
-    shares = [];
     reset = true;
     autoSize = ui.size.value === 'auto' ? { measured: [], chosen: null } : null;
-    for (const link of [ui.download, ui.sharesCsv, ui.sharesJson]) disable(link);
+    downloads.begin(name);
     ui.pause.disabled = false;
-    ui.record.disabled = false;
     ui.step.disabled = !!stream;
     ui.player.controls = !stream; // a file can be sought (a seek restarts the smoothing)
     ui.section.dataset.frames = '0';
@@ -223,7 +218,7 @@ export function setupVideo(segmenter) {
     let keep = null; // a reference to the frame for the recording (no copy)
     try {
       frame = 'VideoFrame' in self ? new VideoFrame(ui.player, { timestamp: Math.round(mediaTime * 1e6) }) : await createImageBitmap(ui.player);
-      if (recorder && frame.clone) keep = frame.clone();
+      if (downloads.recording && frame.clone) keep = frame.clone();
       const pending = segmenter.segmentFrame(frame, {
         inputWidth,
         inputHeight,
@@ -246,7 +241,7 @@ export function setupVideo(segmenter) {
 
   function show(result, captured, mediaTime, frame, size) {
     const { overlay } = result;
-    if (recorder) drawRecordFrame(frame, overlay);
+    downloads.drawFrame(frame, overlay);
     ui.overlay.width = overlay.width;
     ui.overlay.height = overlay.height;
     overlayContext.transferFromImageBitmap(overlay); // no copy; the canvas is scaled by CSS
@@ -283,13 +278,12 @@ export function setupVideo(segmenter) {
       .slice(0, 5)
       .map((c) => `${c.name} ${formatPercent(c.fraction)}`)
       .join(' · ');
-    shares.push({
+    downloads.addShares({
       frame: frames,
       time: stream ? now / 1000 : mediaTime,
       classes: result.classes.map((c) => [c.id, c.name, c.fraction]),
     });
     ui.section.dataset.frames = String(frames);
-    if (shares.length === 1) updateShareLinks();
   }
 
   function chooseSize(workerMs) {
@@ -303,105 +297,7 @@ export function setupVideo(segmenter) {
     ui.section.dataset.autoSize = String(autoSize.chosen);
   }
 
-  // ---- export: the overlaid video (MediaRecorder, WebM) and per-frame class shares ----
-  ui.record.addEventListener('click', () => (recorder ? stopRecording() : startRecording()));
-
-  function startRecording() {
-    const w = ui.player.videoWidth;
-    const h = ui.player.videoHeight;
-    recordCanvas = document.createElement('canvas');
-    recordCanvas.width = w;
-    recordCanvas.height = h;
-    recordContext = recordCanvas.getContext('2d');
-    const track = recordCanvas.captureStream(0);
-    const chunks = [];
-    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
-    recorder = new MediaRecorder(track, type ? { mimeType: type } : undefined);
-    recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
-    recorder.onstop = () => {
-      const blob = new Blob(chunks, { type: 'video/webm' });
-      enable(ui.download, blob, `${sourceName}-segmented.webm`);
-      track.getTracks().forEach((t) => t.stop());
-    };
-    recorder.start(1000);
-    ui.record.textContent = 'Stop recording';
-    ui.record.setAttribute('aria-pressed', 'true');
-  }
-
-  function stopRecording() {
-    if (!recorder) return;
-    recorder.stop();
-    recorder = null;
-    ui.record.textContent = 'Record';
-    ui.record.setAttribute('aria-pressed', 'false');
-  }
-
-  /** The frame that was segmented, its overlay on top: what the viewer saw, frame for frame. */
-  function drawRecordFrame(frame, overlay) {
-    const { width: w, height: h } = recordCanvas;
-    recordContext.globalAlpha = 1;
-    recordContext.drawImage(frame ?? ui.player, 0, 0, w, h);
-    recordContext.globalAlpha = ui.opacity.value / 100;
-    recordContext.drawImage(overlay, 0, 0, w, h);
-    requestRecordFrame();
-  }
-
-  function requestRecordFrame() {
-    for (const track of recorder.stream.getVideoTracks()) track.requestFrame?.();
-  }
-
-  // Built when asked for (a click), from every frame so far.
-  function updateShareLinks() {
-    for (const link of [ui.sharesCsv, ui.sharesJson]) {
-      link.href = '#';
-      link.setAttribute('aria-disabled', 'false');
-    }
-  }
-  ui.sharesCsv.addEventListener('click', (event) => {
-    event.preventDefault();
-    const rows = ['frame,time_s,class_id,class_name,share'];
-    for (const s of shares) {
-      for (const [id, name, fraction] of s.classes) rows.push(`${s.frame},${s.time.toFixed(3)},${id},"${name}",${fraction.toFixed(6)}`);
-    }
-    save(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
-  });
-  ui.sharesJson.addEventListener('click', (event) => {
-    event.preventDefault();
-    const json = shares.map((s) => ({
-      frame: s.frame,
-      time_s: s.time,
-      classes: s.classes.map(([id, name, share]) => ({ id, name, share })),
-    }));
-    save(new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
-  });
-
   return { stop };
-}
-
-const urls = new WeakMap();
-
-function enable(link, blob, name) {
-  disable(link);
-  const url = URL.createObjectURL(blob);
-  urls.set(link, url);
-  link.href = url;
-  link.download = name;
-  link.setAttribute('aria-disabled', 'false');
-}
-
-function save(blob, name) {
-  const link = document.createElement('a');
-  link.href = URL.createObjectURL(blob);
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-}
-
-function disable(link) {
-  const url = urls.get(link);
-  if (url) URL.revokeObjectURL(url);
-  link.removeAttribute('href');
-  link.setAttribute('aria-disabled', 'true');
 }
 
 /** What to tell the person when getUserMedia fails, by the error's name. */

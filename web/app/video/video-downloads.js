@@ -1,0 +1,123 @@
+// Video mode's files out: the overlaid video as it was shown (MediaRecorder, WebM), frame for
+// frame, and every frame's class shares (CSV or JSON, built when asked for).
+import { saveBlob } from '../downloads.js';
+
+/**
+ * @param {object} ui  player (the <video>), opacity (the overlay's slider), record (button),
+ *   download (the recording's link), sharesCsv, sharesJson (links)
+ */
+export function createVideoDownloads({ player, opacity, record, download, sharesCsv, sharesJson }) {
+  let recorder = null;
+  let recordCanvas = null;
+  let recordContext = null;
+  let shares = []; // per frame: {frame, time, classes: [[id, name, fraction]]}
+  let sourceName = 'video';
+
+  record.addEventListener('click', () => (recorder ? stopRecording() : startRecording()));
+
+  function startRecording() {
+    const w = player.videoWidth;
+    const h = player.videoHeight;
+    recordCanvas = document.createElement('canvas');
+    recordCanvas.width = w;
+    recordCanvas.height = h;
+    recordContext = recordCanvas.getContext('2d');
+    const track = recordCanvas.captureStream(0);
+    const chunks = [];
+    const type = ['video/webm;codecs=vp9', 'video/webm;codecs=vp8', 'video/webm'].find((t) => MediaRecorder.isTypeSupported(t));
+    recorder = new MediaRecorder(track, type ? { mimeType: type } : undefined);
+    recorder.ondataavailable = (event) => event.data.size && chunks.push(event.data);
+    recorder.onstop = () => {
+      const blob = new Blob(chunks, { type: 'video/webm' });
+      enable(download, blob, `${sourceName}-segmented.webm`);
+      track.getTracks().forEach((t) => t.stop());
+    };
+    recorder.start(1000);
+    record.textContent = 'Stop recording';
+    record.setAttribute('aria-pressed', 'true');
+  }
+
+  function stopRecording() {
+    if (!recorder) return;
+    recorder.stop();
+    recorder = null;
+    record.textContent = 'Record';
+    record.setAttribute('aria-pressed', 'false');
+  }
+
+  /** The frame that was segmented, its overlay on top: what the viewer saw, frame for frame. */
+  function drawRecordFrame(frame, overlay) {
+    const { width: w, height: h } = recordCanvas;
+    recordContext.globalAlpha = 1;
+    recordContext.drawImage(frame ?? player, 0, 0, w, h);
+    recordContext.globalAlpha = opacity.value / 100;
+    recordContext.drawImage(overlay, 0, 0, w, h);
+    for (const track of recorder.stream.getVideoTracks()) track.requestFrame?.();
+  }
+
+  // Built when asked for (a click), from every frame so far.
+  sharesCsv.addEventListener('click', (event) => {
+    event.preventDefault();
+    const rows = ['frame,time_s,class_id,class_name,share'];
+    for (const s of shares) {
+      for (const [id, name, fraction] of s.classes) rows.push(`${s.frame},${s.time.toFixed(3)},${id},"${name}",${fraction.toFixed(6)}`);
+    }
+    saveBlob(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
+  });
+  sharesJson.addEventListener('click', (event) => {
+    event.preventDefault();
+    const json = shares.map((s) => ({
+      frame: s.frame,
+      time_s: s.time,
+      classes: s.classes.map(([id, name, share]) => ({ id, name, share })),
+    }));
+    saveBlob(new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
+  });
+
+  return {
+    /** A new source (named `name` in the files): nothing recorded or counted yet. */
+    begin(name) {
+      sourceName = name;
+      shares = [];
+      for (const link of [download, sharesCsv, sharesJson]) disable(link);
+      record.disabled = false;
+    },
+    /** Whether a recording runs (the frames sent are then kept for it). */
+    get recording() {
+      return recorder !== null;
+    },
+    /** A segmented frame into the recording, if one runs (before the overlay is shown: that detaches it). */
+    drawFrame(frame, overlay) {
+      if (recorder) drawRecordFrame(frame, overlay);
+    },
+    /** One frame's class shares: {frame, time, classes: [[id, name, fraction]]}. */
+    addShares(entry) {
+      shares.push(entry);
+      if (shares.length === 1) {
+        for (const link of [sharesCsv, sharesJson]) {
+          link.href = '#';
+          link.setAttribute('aria-disabled', 'false');
+        }
+      }
+    },
+    stop: stopRecording,
+  };
+}
+
+const urls = new WeakMap();
+
+function enable(link, blob, name) {
+  disable(link);
+  const url = URL.createObjectURL(blob);
+  urls.set(link, url);
+  link.href = url;
+  link.download = name;
+  link.setAttribute('aria-disabled', 'false');
+}
+
+function disable(link) {
+  const url = urls.get(link);
+  if (url) URL.revokeObjectURL(url);
+  link.removeAttribute('href');
+  link.setAttribute('aria-disabled', 'true');
+}
