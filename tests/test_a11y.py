@@ -23,23 +23,33 @@ document.addEventListener('DOMContentLoaded', () => {
 """
 
 
-def axe_violations(page) -> list[dict]:
-    """axe-core on the page: WCAG 2.x A/AA and best practices, all of them."""
+# Rules about the page as a whole: a main landmark, all content in landmarks. They only hold
+# for a page opened on its own (in a frame, the host's page is the document).
+PAGE_RULES = {"landmark-one-main", "region"}
+
+
+def axe_run(page) -> dict:
+    """axe-core on the page: WCAG 2.x A/AA and best practices, all of them. Returns the
+    violations and the ids of the rules that passed."""
     if not page.evaluate("typeof axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))
     return page.evaluate(
         """async () => {
         const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'];
         const results = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
-        return results.violations.map(v => ({id: v.id, impact: v.impact,
-            nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary).slice(0, 5)}));
+        return {passes: results.passes.map(p => p.id),
+            violations: results.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes
+                .map(n => n.target.join(' ') + ': ' + n.failureSummary).slice(0, 5)}))};
     }"""
     )
 
 
-def assert_no_violations(page, state: str) -> None:
-    violations = axe_violations(page)
-    assert violations == [], f"axe-core, {state}: {violations}"
+def assert_no_violations(page, state: str, passed: set[str] = frozenset()) -> None:
+    """No violations; and the rules in `passed` were checked and held (not inapplicable)."""
+    results = axe_run(page)
+    assert results["violations"] == [], f"axe-core, {state}: {results['violations']}"
+    unchecked = passed - set(results["passes"])
+    assert not unchecked, f"axe-core, {state}: {unchecked} not checked"
 
 
 @pytest.fixture
@@ -82,15 +92,30 @@ def test_axe_loading_ready_result_light_and_dark(fresh_page, site_url):
 
 
 def test_axe_widget(fresh_page, site_url):
+    """The widget opened on its own (not framed): the page-level rules apply to it too."""
     page = fresh_page(560, 460)
     page.goto(site_url + "embed/embed.html")
-    assert_no_violations(page, "widget loading")
+    assert_no_violations(page, "widget loading", passed=PAGE_RULES)
     page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+    assert_no_violations(page, "widget ready", passed=PAGE_RULES)
     page.set_input_files("#file", str(PNG))
     page.wait_for_selector("body[data-result='1']", timeout=120_000)
-    assert_no_violations(page, "widget result")
+    assert_no_violations(page, "widget result", passed=PAGE_RULES)
     page.emulate_media(color_scheme="dark")
-    assert_no_violations(page, "widget result, dark")
+    assert_no_violations(page, "widget result, dark", passed=PAGE_RULES)
+
+
+@pytest.mark.parametrize("path", ["embed/", "embed"])
+def test_axe_widget_folder(fresh_page, site_url, path):
+    """The widget's folder has a page of its own, not a server's file listing (no main
+    landmark, content outside landmarks) or a 404."""
+    page = fresh_page(560, 460)
+    response = page.goto(site_url + path)
+    assert response.ok and page.title() == "SceneSeg widget"
+    assert_no_violations(page, f"/{path}", passed=PAGE_RULES)
+    page.click("a[href='embed.html']")
+    page.wait_for_selector("body.embed")
+    assert_no_violations(page, "the widget, from its folder", passed=PAGE_RULES)
 
 
 def test_photo_picked_while_loading_waits_and_says_so(fresh_page, site_url):
