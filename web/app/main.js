@@ -35,6 +35,8 @@ const segmenter = createSegmenter({
   // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
   onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
 });
+// The warm-up run after ready (none when a photo was already waiting): diagnostics only.
+segmenter.warmed.then(({ ms }) => (ui.engine.dataset.warmupMs = String(Math.round(ms))));
 let engineReady = false;
 showProgress({ stage: 'start', message: 'Starting the engine…' });
 // Video and batch modes (their own sections; web/app/video/, web/app/batch/).

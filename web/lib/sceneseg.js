@@ -84,6 +84,7 @@ export function createSegmenter(config = {}) {
   const calls = new Map(); // id -> {resolve, reject} for cache requests
   let results = 0; // results received: export() needs one
   let nextId = 1;
+  const warmed = deferred(); // the warm-up run after ready, if one runs
   let readyResolve, readyReject;
   const ready = new Promise((resolve, reject) => {
     readyResolve = resolve;
@@ -94,7 +95,8 @@ export function createSegmenter(config = {}) {
     const job = jobs.get(message.id);
     switch (message.type) {
       case 'progress':
-        onProgress(message);
+        if (message.stage === 'warmed') warmed.resolve({ ms: message.ms });
+        else onProgress(message);
         break;
       case 'ready':
         readyResolve(message.info);
@@ -190,6 +192,10 @@ export function createSegmenter(config = {}) {
      *  once the model is loaded. A later switch from WebGPU to WASM comes as a progress
      *  message with stage 'backend' and the new choice. */
     ready,
+    /** Resolves with {ms} when the warm-up run after ready is done: from then on a photo gets
+     *  steady-state speed. Never resolves when a photo was already waiting at ready (its own
+     *  run warmed the model instead) or on a software GPU adapter. For diagnostics. */
+    warmed: warmed.promise,
     /**
      * @param {Blob} file
      * @param {{signal?: AbortSignal, confidence?: boolean|'after'}} [options]  abort: the job is

@@ -1,6 +1,6 @@
 // Starting the engine, once per worker: build-info.json, the backend and model file for this
-// device, every download at once under one byte count, Python (Pyodide), the model session and
-// the warm-up run. Resolves with what the jobs need ({py, browser, runner}) after posting
+// device, every download at once under one byte count, Python (Pyodide) and the model session.
+// Resolves with what the jobs need ({py, browser, runner, warmUp, skipWarmUp}) after posting
 // {type: 'ready', info}; progress goes out as {type: 'progress', ...} (segment-worker.js lists
 // the messages).
 import { chooseBackend, probeWebGPU } from './backend-choice.js';
@@ -14,7 +14,7 @@ const SITE = new URL('../', import.meta.url);
 /**
  * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?}
  * @param {(message: object, transfer?: Transferable[]) => void} post  to the page
- * @returns {Promise<{py, browser, runner}>}
+ * @returns {Promise<{py, browser, runner, warmUp: () => Promise<void>, skipWarmUp: () => void}>}
  */
 export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot }, post) {
   const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
@@ -123,16 +123,21 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision: runner.choice.precision };
   browser.init(runner, config, preprocessor, JSON.stringify(modelInfo));
 
-  // onnxruntime-web sets up kernels and memory on its first run (about a second): do it now, so
-  // that "ready" means a photo picked at this moment gets steady-state speed. (Not on a software
-  // GPU adapter, forced by the visitor: there a run takes minutes.)
-  if (runner.warmUp !== false) {
-    progress('warmup', 'Warming up the model');
-    const tWarm = performance.now();
-    await browser.warm_up();
-    stage('warmup', tWarm);
-  }
-  runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
+  // onnxruntime-web sets up kernels and memory on its first run (0.5-2 s more than a later run).
+  // That warm-up run is not part of start-up: 'ready' goes out as soon as a photo can be taken,
+  // and the worker's queue runs warmUp() only if no photo is waiting then; a waiting photo's
+  // own run warms the session, and a blank run first would only delay its labels. A photo picked
+  // during the warm-up waits for its end. (Never on a software GPU adapter, forced by the
+  // visitor: there a run takes minutes.)
+  const warmUp = async () => {
+    if (runner.warmUp !== false) {
+      const tWarm = performance.now();
+      await browser.warm_up();
+      post({ type: 'progress', stage: 'warmed', message: '', ms: performance.now() - tWarm });
+    }
+    runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
+  };
+  const skipWarmUp = () => runner.armTestFailure?.();
   stage('total', t0);
 
   const info = {
@@ -150,7 +155,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     versions: { sceneseg: buildInfo.sceneseg, pyodide: buildInfo.pyodide.version, onnxruntime_web: ort.version },
   };
   post({ type: 'ready', info });
-  return { py, browser, runner };
+  return { py, browser, runner, warmUp, skipWarmUp };
 }
 
 /**

@@ -19,8 +19,10 @@
 // Messages out:  {type: 'progress', stage, message, loaded?, total?}
 //                                                       stage 'backend' (+ choice): WebGPU
 //                                                       failed and WASM took over
-//                {type: 'ready', info}                  after the warm-up run: a photo picked now
-//                                                       gets steady-state speed
+//                {type: 'ready', info}                  a photo can be taken; the warm-up run
+//                                                       follows unless a photo already waits
+//                {type: 'progress', stage: 'warmed', ms}   the warm-up run is done: a photo
+//                                                       picked now gets steady-state speed
 //                {type: 'result', id, result}           result.labels and result.overlay
 //                                                       (an ImageBitmap) are transferred
 //                {type: 'labels-png', id, png}          png is transferred
@@ -38,8 +40,18 @@ import { createPhotoJobs } from './photo-jobs.js';
 import { saveSnapshotWhenIdle } from './python-runtime.js';
 import { acceptFrame, segmentFrame } from './video-frames.js';
 
-let ready = null; // Promise<{py, browser}>: settles after the warm-up run
+let ready = null; // Promise<{py, browser, runner, ...}>: settles once a photo can be taken
 let queue = Promise.resolve(); // jobs run one at a time, in order
+let waiting = 0; // jobs queued and not finished (photos, exports, frames, batch calls)
+
+/** Add a job to the queue, counted in `waiting` until it ends; returns the job's promise (the
+ * queue itself never rejects, so a failed job never stops the ones after it). */
+function enqueue(job) {
+  waiting++;
+  const run = queue.then(job).finally(() => waiting--);
+  queue = run.catch(() => {});
+  return run;
+}
 const cancelled = new Set(); // ids of jobs whose caller has moved on
 const photos = createPhotoJobs({
   engine: () => ready,
@@ -62,7 +74,10 @@ self.onmessage = (event) => {
     // until no photo has been asked for in a second: a photo picked right after ready never
     // waits for it, and a visitor who leaves soon after still gets a fast next visit.
     ready.then(
-      () => {
+      (engine) => {
+        // The warm-up run (engine-start.js) only if no job waits: a waiting photo warms it.
+        if (waiting === 0) queue = queue.then(engine.warmUp).catch(() => {});
+        else engine.skipWarmUp();
         lastJob = Math.max(lastJob, performance.now()); // idle counts from ready
         return whenIdle(saveSnapshotWhenIdle);
       },
@@ -71,13 +86,12 @@ self.onmessage = (event) => {
   } else if (message.type === 'segment') {
     photos.newerPhoto(); // the older one's confidence is no longer wanted
     const received = (lastJob = performance.now());
-    queue = queue
-      .then(() => photos.segment(message, received))
+    enqueue(() => photos.segment(message, received))
       .catch(() => {})
       .finally(() => cancelled.delete(message.id));
   } else if (message.type === 'export') {
     // In the queue: an export asked for right after a segment waits for its result.
-    queue = queue.then(() => photos.exportFile(message)).catch(() => {});
+    enqueue(() => photos.exportFile(message)).catch(() => {});
   } else if (message.type === 'cancel') {
     cancelled.add(message.id);
     photos.cancel(message.id);
@@ -93,17 +107,15 @@ self.onmessage = (event) => {
 // with photos. A frame that arrives while an older one waits replaces it.
 function extraJob(message) {
   if (message.type === 'segment-frame') acceptFrame(message, post);
-  queue = queue
-    .then(async () => {
-      if (!ready) throw new Error('The segmentation engine did not start; reload the page to try again.');
-      const python = await ready;
-      if (message.type === 'segment-frame') await segmentFrame(message.id, python, post);
-      else await batchMessage(message, python, post);
-    })
-    .catch((error) => {
-      const last = String(error.message).trim().split('\n').pop();
-      post({ type: 'error', id: message.id, message: last, kind: 'runtime' });
-    });
+  enqueue(async () => {
+    if (!ready) throw new Error('The segmentation engine did not start; reload the page to try again.');
+    const python = await ready;
+    if (message.type === 'segment-frame') await segmentFrame(message.id, python, post);
+    else await batchMessage(message, python, post);
+  }).catch((error) => {
+    const last = String(error.message).trim().split('\n').pop();
+    post({ type: 'error', id: message.id, message: last, kind: 'runtime' });
+  });
 }
 
 let lastJob = 0; // when the latest photo was asked for
