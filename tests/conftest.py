@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -90,32 +92,86 @@ def native_segmenter(precision: str):
     return Segmenter(ModelInfo.from_dir(STANDIN_DIR), backend)
 
 
+def build_site(
+    out: Path,
+    *extra: str,
+    model: str = STANDIN_ID,
+    model_dirs: tuple[str, ...] = (str(STANDIN_DIR),),
+    precisions: str = "q8,fp32",
+    check: bool = True,
+) -> subprocess.CompletedProcess:
+    """Run build.py as a user would, into ``out``, with the local Pyodide mirror (``extra``:
+    more options). ``check``: fail the test, with build.py's messages, unless it succeeds."""
+    dirs = [arg for directory in model_dirs for arg in ("--model-dir", str(directory))]
+    run = subprocess.run(
+        [
+            sys.executable, str(ROOT / "build.py"), "--model", model, *dirs,
+            "--pyodide-mirror", str(PYODIDE_MIRROR), "--precisions", precisions,
+            "--out", str(out), *extra,
+        ],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if check:
+        assert run.returncode == 0, f"build.py failed:\n{run.stderr}"
+    return run
+
+
+def variant_manifest(path: Path, model_dir: Path, name: str, config_expect: dict) -> Path:
+    """Write a test-only model's manifest (its id: the file's stem) as a variant's would be:
+    its fp32 file pinned, its config files checked by content (build with --allow-unpinned)."""
+    from sceneseg.manifest import sha256_file
+    from sceneseg.model import ModelInfo
+
+    config = ModelInfo.from_dir(model_dir).preprocess
+    weights = model_dir / "onnx" / "model.onnx"
+    manifest = {
+        "id": path.stem,
+        "name": name,
+        "source": None,
+        "standin": True,
+        "files": {
+            "config.json": {"sha256": None, "expect": config_expect},
+            "preprocessor_config.json": {
+                "sha256": None,
+                "expect": {"input_size": [config.height, config.width]},
+            },
+            "onnx/model.onnx": {"size": weights.stat().st_size, "sha256": sha256_file(weights)},
+        },
+        "precisions": {"fp32": "onnx/model.onnx"},
+    }
+    path.write_text(json.dumps(manifest))
+    return path
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
     """dist/ built by build.py exactly as a user would, with the q8 and fp32 files."""
     out = tmp_path_factory.mktemp("site") / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "build.py"),
-            "--model", STANDIN_ID,
-            "--model-dir", str(STANDIN_DIR),
-            "--pyodide-mirror", str(PYODIDE_MIRROR),
-            "--precisions", "q8,fp32",
-            "--out", str(out),
-        ],
-        check=True,
-    )  # fmt: skip
+    build_site(out)
     return out
 
 
+class DualStackServer(http.server.ThreadingHTTPServer):
+    """Listens on IPv6 and IPv4: Chromium may resolve "localhost" to ::1 only."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 @contextlib.contextmanager
-def serve_site(directory: Path):
-    """Serve a built site on a free localhost port with build.py's own handler; yields the port."""
+def serve_site(directory: Path, dual_stack: bool = False):
+    """Serve a built site on a free port with build.py's own handler; yields the port. On
+    127.0.0.1, or with ``dual_stack`` on every address, IPv6 too (for "localhost")."""
     import build
 
     handler = functools.partial(build.Handler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if dual_stack:
+        server = DualStackServer(("::", 0), handler)
+    else:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server.server_address[1]
@@ -182,6 +238,12 @@ class AppPage:
         import json
 
         return json.loads(self.page.get_attribute("#timings", "data-timings"))
+
+
+def open_app(browser, url: str, **context_options) -> AppPage:
+    """The app in the tab of a new context (an empty profile); close it with the context."""
+    context = browser.new_context(accept_downloads=True, **context_options)
+    return AppPage(context.new_page(), url)
 
 
 @pytest.fixture(scope="session")

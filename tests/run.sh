@@ -31,4 +31,12 @@ fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+# The suite's own time, last in the log (CI's too), whether it passed or not.
+echo "tests/run.sh: pytest started $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(nproc) cores"
+start=$SECONDS
+status=0
+.venv/bin/python -m pytest "$@" || status=$?
+took=$((SECONDS - start))
+printf 'tests/run.sh: pytest took %dm%02ds (%d s), exit status %d\n' \
+  $((took / 60)) $((took % 60)) "$took" "$status"
+exit "$status"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,13 +15,14 @@ import torch
 from PIL import Image
 
 from conftest import (
-    PYODIDE_MIRROR,
     ROOT,
     SHARED,
     STANDIN_DIR,
     STANDIN_ID,
-    AppPage,
+    build_site,
+    open_app,
     serve_site,
+    variant_manifest,
 )
 from sceneseg.manifest import FetchError, Manifest, sha256_file
 
@@ -107,22 +106,12 @@ def random_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def random_manifest(random_model, tmp_path_factory) -> Path:
     """Its manifest as a variant's would be: weights pinned, config files checked by content."""
-    weights = random_model / "onnx" / "model.onnx"
-    manifest = {
-        "id": RANDOM_ID,
-        "name": "SegFormer-B0 shape, random weights, 640x640 input (test only)",
-        "source": None,
-        "standin": True,
-        "files": {
-            "config.json": {"sha256": None, "expect": {"num_labels": 150, "depths": [2, 2, 2, 2]}},
-            "preprocessor_config.json": {"sha256": None, "expect": {"input_size": [640, 640]}},
-            "onnx/model.onnx": {"size": weights.stat().st_size, "sha256": sha256_file(weights)},
-        },
-        "precisions": {"fp32": "onnx/model.onnx"},
-    }
-    path = tmp_path_factory.mktemp("manifests") / f"{RANDOM_ID}.json"
-    path.write_text(json.dumps(manifest))
-    return path
+    return variant_manifest(
+        tmp_path_factory.mktemp("manifests") / f"{RANDOM_ID}.json",
+        random_model,
+        "SegFormer-B0 shape, random weights, 640x640 input (test only)",
+        {"num_labels": 150, "depths": [2, 2, 2, 2]},
+    )
 
 
 def random_segmenter(random_model):
@@ -159,15 +148,11 @@ def test_640_input_model_matches_hugging_face(random_model):
 
 
 def run_build(out: Path, random_manifest: Path, random_model: Path, *extra: str):
-    return subprocess.run(
-        [
-            sys.executable, str(ROOT / "build.py"),
-            "--model", f"{random_manifest},{STANDIN_ID}", "--precisions", "fp32,q8",
-            "--model-dir", f"{RANDOM_ID}={random_model}",
-            "--model-dir", f"{STANDIN_ID}={STANDIN_DIR}",
-            "--pyodide-mirror", str(PYODIDE_MIRROR), "--out", str(out), *extra,
-        ],
-        capture_output=True, text=True,
+    return build_site(
+        out, *extra,
+        model=f"{random_manifest},{STANDIN_ID}", precisions="fp32,q8",
+        model_dirs=(f"{RANDOM_ID}={random_model}", f"{STANDIN_ID}={STANDIN_DIR}"),
+        check=False,
     )  # fmt: skip
 
 
@@ -206,10 +191,9 @@ def test_build_with_two_models_describes_each(site_640, random_manifest, random_
 
 @pytest.mark.browser
 def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
-    context = browser.new_context(accept_downloads=True)
-    try:
-        with serve_site(site_640) as port:
-            app = AppPage(context.new_page(), f"http://127.0.0.1:{port}/")
+    with serve_site(site_640) as port:
+        app = open_app(browser, f"http://127.0.0.1:{port}/")
+        try:
             app.upload(PHOTO)
             labels = np.asarray(Image.open(app.download_labels(tmp_path / "labels.png")))
             # The Details panel offers the build's models with their download sizes; picking
@@ -226,8 +210,8 @@ def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
             assert f"model={STANDIN_ID}" in page.url
             page.wait_for_selector("body[data-ready=true]", timeout=120_000)
             assert "stand-in" in page.text_content("#engine")
-    finally:
-        context.close()
+        finally:
+            app.page.context.close()
     assert app.errors == []
     expected = random_segmenter(random_model).segment_sync(PHOTO.read_bytes()).labels
     agreement = (labels == expected).mean()

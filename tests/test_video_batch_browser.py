@@ -6,6 +6,7 @@ and a zip compared with the CPython pipeline."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import itertools
@@ -21,7 +22,7 @@ from test_browser import browser_decode, canvas_pixels
 from test_video import noisy_static, per_frame_labels
 from video_clips import pan_frames, write_y4m
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, SHARED, native_segmenter
+from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, SHARED, native_segmenter, open_app
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 
@@ -46,14 +47,14 @@ def frames_shown(page) -> int:
     return int(page.get_attribute("#video", "data-frames") or 0)
 
 
-def open_app(browser, site_url, **context_options):
-    context = browser.new_context(accept_downloads=True, **context_options)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(site_url)
-    page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-    return page, errors
+@contextlib.contextmanager
+def chromium(playwright, *args: str):
+    """A browser of its own, launched with more command-line flags."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args])
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 def assert_overlay_in_class_colours(page):
@@ -73,12 +74,10 @@ def camera_clip(tmp_path_factory) -> Path:
 
 
 def test_fake_camera_frames_are_segmented(playwright, site_url, camera_clip):
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, *FAKE_CAMERA, f"--use-file-for-fake-video-capture={camera_clip}"],
-    )
-    try:
-        page, errors = open_app(browser, site_url)
+    clip = f"--use-file-for-fake-video-capture={camera_clip}"
+    with chromium(playwright, *FAKE_CAMERA, clip) as browser:
+        app = open_app(browser, site_url)
+        page = app.page
         page.click("#modes [data-mode=video]")
         assert page.is_hidden("main.result") and page.is_visible("#video")
         page.select_option("#video-size", "256")
@@ -103,37 +102,24 @@ def test_fake_camera_frames_are_segmented(playwright, site_url, camera_clip):
         assert rows and {r["class_name"] for r in rows} <= set(native_segmenter("q8").model.labels)
         first = [float(r["share"]) for r in rows if r["frame"] == "1"]
         assert sum(first) == pytest.approx(1, abs=1e-4)
-        assert errors == []
-    finally:
-        browser.close()
+        assert app.errors == []
 
 
 def test_refused_and_missing_camera_get_their_messages(playwright, site_url):
-    # Fake devices, but no auto-accept: with the permission not granted, the request is refused.
-    refused = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, FAKE_CAMERA[0]]
-    )
-    try:
-        page, _ = open_app(refused, site_url, permissions=[])
-        page.click("#modes [data-mode=video]")
-        page.click("#video-camera")
-        page.wait_for_selector("#video-error:not([hidden])", timeout=30_000)
-        assert "Camera access was refused" in page.inner_text("#video-error")
-        # The mode still works: a video file can be chosen afterwards (checked elsewhere).
-    finally:
-        refused.close()
-    # Auto-accept, but no camera at all (no fake device on a machine without one).
-    none = playwright.chromium.launch(
-        executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, FAKE_CAMERA[1]]
-    )
-    try:
-        page, _ = open_app(none, site_url)
-        page.click("#modes [data-mode=video]")
-        page.click("#video-camera")
-        page.wait_for_selector("#video-error:not([hidden])", timeout=30_000)
-        assert "No camera was found" in page.inner_text("#video-error")
-    finally:
-        none.close()
+    cases = [
+        # Fake devices, but no auto-accept: the permission not granted, the request is refused.
+        ([FAKE_CAMERA[0]], {"permissions": []}, "Camera access was refused"),
+        # Auto-accept, but no camera at all (no fake device on a machine without one).
+        ([FAKE_CAMERA[1]], {}, "No camera was found"),
+    ]
+    for flags, context, message in cases:
+        with chromium(playwright, *flags) as browser:
+            page = open_app(browser, site_url, **context).page
+            page.click("#modes [data-mode=video]")
+            page.click("#video-camera")
+            page.wait_for_selector("#video-error:not([hidden])", timeout=30_000)
+            assert message in page.inner_text("#video-error")
+    # The mode still works: a video file can be chosen afterwards (checked elsewhere).
 
 
 # A WebM made by the browser's own MediaRecorder: a canvas panning over a real photo.
@@ -165,7 +151,8 @@ RECORD_WEBM = """async (jpeg) => {
 
 
 def test_video_file_pause_step_and_export(browser, site_url, tmp_path):
-    page, errors = open_app(browser, site_url)
+    app = open_app(browser, site_url)
+    page = app.page
     photo = SHARED / "photos" / "rocket.jpg"
     jpeg = base64.b64encode(photo.read_bytes()).decode()  # the page's CSP allows no data: fetch
     webm = tmp_path / "pan.webm"
@@ -206,7 +193,7 @@ def test_video_file_pause_step_and_export(browser, site_url, tmp_path):
         page.click("#video-shares-json")
     shares = json.loads(Path(download.value.path()).read_text())
     assert len(shares) >= 3 and all(s["classes"] for s in shares)
-    assert errors == []
+    assert app.errors == []
     page.context.close()
 
 
@@ -245,7 +232,8 @@ def browser_frames(page, frames, alpha, reset=False, precision="q8"):
 
 
 def test_frames_match_cpython_and_smoothing_lowers_flicker(browser, site_url):
-    page, errors = open_app(browser, site_url)
+    app = open_app(browser, site_url)
+    page = app.page
     frames = noisy_static(6, sigma=10.0)
     per_frame = browser_frames(page, frames, alpha=1.0)
     # alpha = 1 is the per-frame result: the same as resetting before every frame...
@@ -266,7 +254,7 @@ def test_frames_match_cpython_and_smoothing_lowers_flicker(browser, site_url):
     }
     print(f"browser flicker on a noisy static scene, by alpha: {rates}")
     assert rates[0.6] < rates[1.0]
-    assert errors == []
+    assert app.errors == []
     page.context.close()
 
 

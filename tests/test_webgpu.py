@@ -3,15 +3,15 @@ and the fallback to WASM when WebGPU fails.
 
 Headless Chromium here has WebGPU only with --enable-unsafe-webgpu, and then only SwiftShader:
 a CPU implementation (isFallbackAdapter, no shader-f16) that takes minutes per 512x512 run on
-this machine. So only one test runs the model on it (the agreement test); the others check
-the choice and the fallbacks, which need no WebGPU run.
+this machine. So only one test runs the model on it (the agreement test, at a small input);
+the others check the choice and the fallbacks, which need no WebGPU run.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +21,15 @@ from PIL import Image
 from conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    PYODIDE_MIRROR,
     ROOT,
     SHARED,
     STANDIN_DIR,
     STANDIN_ID,
     AppPage,
+    build_site,
+    open_app,
     serve_site,
+    variant_manifest,
 )
 from sceneseg.manifest import sha256_file
 
@@ -38,27 +40,40 @@ WEBGPU_ARGS = ["--enable-unsafe-webgpu"]
 # WebGPU fp32 and WASM fp32 run the same file; they differ only in float rounding.
 MIN_AGREEMENT = 0.999
 SWIFTSHADER_TIMEOUT = 1_800_000  # ms; one 512x512 run took 250-280 s on the loaded machine
+# The stand-in's fp32 file at a small input (test only): see the agreement test.
+SMALL_INPUT = 128
+SMALL_ID = f"{STANDIN_ID}-{SMALL_INPUT}"
 WEBGPU_FILES = ["ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.wasm"]
 WASM_FILES = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.wasm"]
 
 
-def build(out: Path, precisions: str, *extra: str) -> Path:
-    subprocess.run(
-        [
-            sys.executable, str(ROOT / "build.py"),
-            "--model", STANDIN_ID, "--model-dir", str(STANDIN_DIR),
-            "--pyodide-mirror", str(PYODIDE_MIRROR),
-            "--precisions", precisions, "--out", str(out), *extra,
-        ],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return out
+def small_model(folder: Path) -> Path:
+    """The stand-in's config and fp32 file with a SMALL_INPUT square input (its ONNX input has
+    dynamic height and width) in ``folder``; returns its manifest."""
+    (folder / "onnx").mkdir(parents=True)
+    shutil.copy(STANDIN_DIR / "config.json", folder)
+    shutil.copy(STANDIN_DIR / "onnx" / "model.onnx", folder / "onnx")
+    config = json.loads((STANDIN_DIR / "preprocessor_config.json").read_text())
+    config["size"] = {"height": SMALL_INPUT, "width": SMALL_INPUT}
+    (folder / "preprocessor_config.json").write_text(json.dumps(config, indent=2))
+    name = f"SegFormer-B0 stand-in at {SMALL_INPUT}×{SMALL_INPUT} (test only)"
+    return variant_manifest(folder.parent / f"{SMALL_ID}.json", folder, name, {"num_labels": 150})
 
 
 @pytest.fixture(scope="module")
 def webgpu_site(tmp_path_factory):
-    """A site with every file each backend can use: q8 (WASM), fp16 and fp32 (WebGPU)."""
-    return build(tmp_path_factory.mktemp("webgpu") / "dist", "q8,fp16,fp32")
+    """A site with every file each backend can use: q8 (WASM), fp16 and fp32 (WebGPU); and,
+    as a second model (?model=SMALL_ID), the small-input variant for the agreement test."""
+    tmp = tmp_path_factory.mktemp("webgpu")
+    manifest = small_model(tmp / "small")
+    out = tmp / "dist"
+    build_site(
+        out, "--allow-unpinned",
+        model=f"{STANDIN_ID},{manifest}",
+        model_dirs=(f"{STANDIN_ID}={STANDIN_DIR}", f"{SMALL_ID}={tmp / 'small'}"),
+        precisions="q8,fp16,fp32",
+    )  # fmt: skip
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +88,6 @@ def webgpu_browser(playwright):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + WEBGPU_ARGS)
     yield browser
     browser.close()
-
-
-def open_app(browser, url: str) -> AppPage:
-    return AppPage(browser.new_context(accept_downloads=True).new_page(), url)
 
 
 def choice(app: AppPage) -> dict:
@@ -164,15 +175,15 @@ def test_build_ships_each_backends_files(webgpu_site, tmp_path):
     assert shipped == set(WEBGPU_FILES) | set(WASM_FILES) | glue
 
     # The default build (q8 only) has nothing WebGPU could run: WASM files only.
-    default = build(tmp_path / "q8", "q8")
+    default = tmp_path / "q8"
+    build_site(default, precisions="q8")
     shipped = {p.name for p in (default / "vendor" / "onnxruntime-web").iterdir()}
     assert shipped == set(WASM_FILES) | {"ort-wasm-simd-threaded.mjs"}
     info = json.loads((default / "build-info.json").read_text())
     assert set(info["onnxruntime_web"]["backends"]) == {"wasm"}
     # WebGPU without a file it can run is refused.
-    with pytest.raises(subprocess.CalledProcessError) as failed:
-        build(tmp_path / "bad", "q8", "--backends", "wasm,webgpu")
-    assert b"fp16 or fp32" in failed.value.stderr
+    run = build_site(tmp_path / "bad", "--backends", "wasm,webgpu", precisions="q8", check=False)
+    assert run.returncode != 0 and "fp16 or fp32" in run.stderr
 
 
 # --- the choice in the browser ------------------------------------------------------------
@@ -272,25 +283,36 @@ def test_forced_webgpu_failure_falls_back_to_wasm(
 
 
 def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path):
-    """One full run on SwiftShader (minutes): WebGPU fp32 vs WASM fp32, same file, same photo."""
-    gpu = open_app(webgpu_browser, webgpu_url + "?backend=webgpu&precision=fp32")
+    """WebGPU fp32 vs WASM fp32: the same file, the same photo, one full run on SwiftShader.
+
+    The run is of the stand-in's fp32 file (the real SegFormer-B0 graph: every operator and
+    kernel the app runs) at a 128x128 input rather than 512x512 (SMALL_ID): SwiftShader, a
+    CPU emulation of a GPU, is ~100x slower than WASM here, minutes per 512x512 run. The
+    graph and its kernels are the same at any input size; the photo's label map is still
+    compared at the photo's own size."""
+    query = f"{webgpu_url}?model={SMALL_ID}&precision=fp32"
+    gpu = open_app(webgpu_browser, query + "&backend=webgpu")
     assert choice(gpu)["backend"] == "webgpu"
+    assert f"{SMALL_INPUT}×{SMALL_INPUT}" in gpu.page.text_content("#engine")
     gpu.upload(PHOTO, timeout=SWIFTSHADER_TIMEOUT)
     assert choice(gpu)["backend"] == "webgpu", "WebGPU fell back: " + choice(gpu)["text"]
     assert gpu.page.text_content("#timings").startswith("webgpu (fp32)")
     gpu_labels = labels_of(gpu, tmp_path, "webgpu")
 
-    cpu = open_app(webgpu_browser, webgpu_url + "?backend=wasm&precision=fp32")
+    cpu = open_app(webgpu_browser, query + "&backend=wasm")
     cpu.upload(PHOTO)
+    assert f"{SMALL_INPUT}×{SMALL_INPUT}" in cpu.page.text_content("#engine")
     cpu_labels = labels_of(cpu, tmp_path, "wasm")
     assert gpu_labels.shape == cpu_labels.shape == (300, 451)
     agreement = float((gpu_labels == cpu_labels).mean())
-    print(f"WebGPU fp32 vs WASM fp32 on {PHOTO.name}: {agreement:.4%} identical pixels; "
+    print(f"WebGPU fp32 vs WASM fp32 on {PHOTO.name} at {SMALL_INPUT}x{SMALL_INPUT}: "
+          f"{agreement:.4%} identical pixels; "
           f"timings webgpu {gpu.timings()}, wasm {cpu.timings()}")  # fmt: skip
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     report = {
         "photo": PHOTO.name,
+        "input": [SMALL_INPUT, SMALL_INPUT],
         "fp32": agreement,
         "webgpu": gpu.timings(),
         "wasm": cpu.timings(),

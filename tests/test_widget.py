@@ -3,12 +3,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import re
-import socket
-import threading
 from urllib.parse import quote
 
 import numpy as np
@@ -21,33 +16,13 @@ pytestmark = pytest.mark.browser
 PNG = next(p for p in PHOTOS if p.suffix == ".png")  # PNG: every decoder agrees
 
 
-class DualStackServer(http.server.ThreadingHTTPServer):
-    """Listens on IPv6 and IPv4 loopback: Chromium may resolve "localhost" to ::1 only."""
-
-    address_family = socket.AF_INET6
-
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
-@contextlib.contextmanager
-def serve_localhost(directory):
-    import build
-
-    handler = functools.partial(build.Handler, directory=str(directory))
-    server = DualStackServer(("::", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-
-
 @pytest.fixture(scope="module")
 def origins(built_site):
     """(widget origin, host origin): the same build served twice, on two origins."""
-    with serve_localhost(built_site) as widget_port, serve_site(built_site) as host_port:
+    with (
+        serve_site(built_site, dual_stack=True) as widget_port,
+        serve_site(built_site) as host_port,
+    ):
         yield f"http://localhost:{widget_port}", f"http://127.0.0.1:{host_port}"
 
 
