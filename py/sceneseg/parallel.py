@@ -148,6 +148,20 @@ def _process_work(work: Work, payload):
     return _work(_SEGMENTER, work, payload)
 
 
+def _feed(loaded, has_room, submit):
+    """Both schedulers' read-ahead: hand items to ``submit(key, payload)`` while
+    ``has_room()``; yields the ones that failed to load. Returns True once none are left."""
+    while has_room():
+        key, payload = next(loaded, (None, None))
+        if key is None:
+            return True
+        if isinstance(payload, Failure):
+            yield key, payload
+        else:
+            submit(key, payload)
+    return False
+
+
 def _loaded(items: Iterable[Item]):
     """(key, payload) for each item as it is asked for (both schedulers read ahead only as
     far as they have workers), or (key, Failure) for one that cannot be read."""
@@ -170,15 +184,13 @@ def _run_processes(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int
         pending: dict[cf.Future, str] = {}
         loaded = _loaded(items)
         exhausted = False
+
+        def submit(key, payload):
+            pending[pool.submit(_process_work, work, payload)] = key
+
         while pending or not exhausted:
-            while not exhausted and len(pending) < 2 * jobs:
-                key, payload = next(loaded, (None, None))
-                if key is None:
-                    exhausted = True
-                elif isinstance(payload, Failure):
-                    yield key, payload
-                else:
-                    pending[pool.submit(_process_work, work, payload)] = key
+            if not exhausted:
+                exhausted = yield from _feed(loaded, lambda: len(pending) < 2 * jobs, submit)
             if not pending:
                 break
             done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -247,16 +259,14 @@ def _run_ray(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int, addr
         pending: dict = {}
         loaded = _loaded(items)
         exhausted = False
+
+        def submit(key, payload):
+            a = idle.pop()
+            pending[a.call.remote(work, payload)] = (key, a)
+
         while pending or not exhausted:
-            while idle and not exhausted:
-                key, payload = next(loaded, (None, None))
-                if key is None:
-                    exhausted = True
-                elif isinstance(payload, Failure):
-                    yield key, payload
-                else:
-                    a = idle.pop()
-                    pending[a.call.remote(work, payload)] = (key, a)
+            if not exhausted:
+                exhausted = yield from _feed(loaded, lambda: bool(idle), submit)
             if not pending:
                 break
             (ref,), _ = ray.wait(list(pending), num_returns=1)
