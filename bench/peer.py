@@ -62,7 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="photo sizes in megapixels (default 0.25,2,12); start-up uses the smallest",
     )
     parser.add_argument(
-        "--startup-only", action="store_true", help="only the start-up visits (no photo sizes)"
+        "--startup-only",
+        action="store_true",
+        help="only the start-up visits and bytes (no photo sizes, no brotli sizes)",
     )
     parser.add_argument(
         "--idle", type=float, default=8.0,

@@ -22,6 +22,7 @@ from conftest import CHROMIUM, STANDIN_ID
 def run(args, out: dict) -> dict:
     """Fill `out` (when interrupted, what was measured so far stays in it)."""
     sizes = sorted(args.sizes)[:1] if args.startup_only else sorted(args.sizes)
+    brotli_quality = None if args.startup_only else args.brotli_quality
     tmp = Path(tempfile.mkdtemp(prefix="sceneseg-peer-"))
     foreign = ForeignRequests()
     out |= {
@@ -63,13 +64,13 @@ def run(args, out: dict) -> dict:
         for name in APPS:
             first = out["startup"][name]["ready"]["first"]
             downloaded = first[0]["bytes"]["files"] if first else []
-            out["bytes"][name] = site_sizes(sites[name], downloaded, args.brotli_quality)
+            out["bytes"][name] = site_sizes(sites[name], downloaded, brotli_quality)
         for site in sites.values():
             site.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         out["foreign_requests"] = sorted(set(foreign))
-    out["brotli"] = brotli_version(args.brotli_quality)
+    out["brotli"] = brotli_version(brotli_quality)
     return out
 
 

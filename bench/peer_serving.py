@@ -144,24 +144,27 @@ def make_peer_site(dest: Path) -> Path:
 
 
 @functools.cache
-def compressed_sizes(path: Path, brotli_quality: int) -> tuple[int, int, int | None]:
+def compressed_sizes(path: Path, brotli_quality: int | None) -> tuple[int, int, int | None]:
+    """Raw, gzip and brotli sizes; no brotli without the module or a quality (it takes
+    minutes at quality 11 for both sites)."""
     data = path.read_bytes()
     gz = len(gzip.compress(data, compresslevel=6))  # what hosts use on the fly
-    br = len(brotli.compress(data, quality=brotli_quality)) if brotli else None
+    with_brotli = brotli and brotli_quality is not None
+    br = len(brotli.compress(data, quality=brotli_quality)) if with_brotli else None
     return len(data), gz, br
 
 
-def size_summary(paths, brotli_quality: int) -> dict:
+def size_summary(paths, brotli_quality: int | None) -> dict:
     sizes = [compressed_sizes(p, brotli_quality) for p in paths]
     return {
         "files": len(sizes),
         "raw": sum(s[0] for s in sizes),
         "gzip": sum(s[1] for s in sizes),
-        "brotli": sum(s[2] for s in sizes) if brotli else None,
+        "brotli": None if None in (s[2] for s in sizes) else sum(s[2] for s in sizes),
     }
 
 
-def site_sizes(site: Site, downloaded: list[str], brotli_quality: int) -> dict:
+def site_sizes(site: Site, downloaded: list[str], brotli_quality: int | None) -> dict:
     everything = [p for p in site.directory.rglob("*") if p.is_file()]
     fetched = []
     for url_path in downloaded:
@@ -173,5 +176,7 @@ def site_sizes(site: Site, downloaded: list[str], brotli_quality: int) -> dict:
     }
 
 
-def brotli_version(quality: int) -> str | None:
+def brotli_version(quality: int | None) -> str | None:
+    if quality is None:
+        return "brotli not computed"
     return brotli and f"brotli {brotli.__version__}, quality {quality}"
