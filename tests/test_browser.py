@@ -4,7 +4,6 @@ back through the page's own download, compare with the CPython pipeline on the s
 from __future__ import annotations
 
 import base64
-import functools
 import io
 import json
 import shutil
@@ -57,36 +56,51 @@ def read_labels(path: Path) -> np.ndarray:
     return np.asarray(image)
 
 
-# The app's decode, run in Pyodide: writes the decoded RGB pixels, prints [height, width].
+# The app's decode, run in Pyodide: for each (photo, out) pair of arguments, writes the decoded
+# RGB pixels to out; prints the [height, width] of each.
 PYODIDE_DECODE = """
 import json, sys
 import numpy as np
 from sceneseg.processing import decode
-photo, out = sys.argv[1:]
-pixels = np.asarray(decode(open("/host" + photo, "rb").read()))
-open("/host" + out, "wb").write(pixels.tobytes())
-print(json.dumps(pixels.shape[:2]))
+shapes = []
+for photo, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    pixels = np.asarray(decode(open("/host" + photo, "rb").read()))
+    open("/host" + out, "wb").write(pixels.tobytes())
+    shapes.append(pixels.shape[:2])
+print(json.dumps(shapes))
 """
+DECODED: dict[Path, np.ndarray] = {}
 
 
-@functools.cache
 def browser_decode(photo: Path) -> np.ndarray:
-    """The photo's pixels as the app decodes them (sceneseg's decode on Pyodide's Pillow)."""
-    with tempfile.TemporaryDirectory() as out:
-        raw = Path(out) / "pixels.rgb"
-        printed = run_in_pyodide(PYODIDE_DECODE, str(photo.resolve()), str(raw))
-        height, width = json.loads(printed.strip().splitlines()[-1])
-        pixels = raw.read_bytes()
-    return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 3)
+    """The photo's pixels as the app decodes them (sceneseg's decode on Pyodide's Pillow).
+    The first call decodes ../shared's photos as well, in the same run: Pyodide's start
+    takes seconds, a photo's decode a fraction of one."""
+    photos = [photo.resolve()]
+    if not DECODED:
+        photos += [p.resolve() for p in PHOTOS if p.resolve() != photos[0]]
+    if photos[0] not in DECODED:
+        with tempfile.TemporaryDirectory() as out:
+            raws = [Path(out) / f"{i}.rgb" for i in range(len(photos))]
+            pairs = [str(path) for pair in zip(photos, raws, strict=True) for path in pair]
+            printed = run_in_pyodide(PYODIDE_DECODE, *pairs)
+            shapes = json.loads(printed.strip().splitlines()[-1])
+            for path, raw, (height, width) in zip(photos, raws, shapes, strict=True):
+                pixels = np.frombuffer(raw.read_bytes(), dtype=np.uint8)
+                DECODED[path] = pixels.reshape(height, width, 3)
+    return DECODED[photos[0]]
 
 
 def rotated_photo(tmp_path_factory) -> Path:
-    """A JPEG whose EXIF says 'rotate 90° clockwise': the labels must follow the upright view."""
-    source = Image.open(PHOTOS[0]).convert("RGB")
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = tmp_path_factory.mktemp("exif") / "rotated-exif6.jpg"
-    source.save(path, quality=92, exif=exif.tobytes())
+    """A JPEG whose EXIF says 'rotate 90° clockwise': the labels must follow the upright view.
+    One file for the session (both precisions), so it is decoded in Pyodide once."""
+    path = tmp_path_factory.getbasetemp() / "exif" / "rotated-exif6.jpg"
+    if not path.exists():
+        path.parent.mkdir(exist_ok=True)
+        source = Image.open(PHOTOS[0]).convert("RGB")
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        source.save(path, quality=92, exif=exif.tobytes())
     return path
 
 
