@@ -38,11 +38,9 @@ from sceneseg.manifest import (  # noqa: E402  (needs the sys.path line above)
     PRECISIONS,
     FetchError,
     UnpinnedError,
-    add_model_arguments,
-    comma_list,
-    models_epilog,
     sha256_file,
 )
+from sceneseg.model_options import add_model_arguments, comma_list, models_epilog  # noqa: E402
 from sitebuild.assemble import build, build_atomically  # noqa: E402
 from sitebuild.common import BuildError  # noqa: E402
 from sitebuild.pyodide_files import build_sceneseg_wheel, precompile_wheels  # noqa: E402

@@ -13,16 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from .manifest import (
-    PRECISIONS,
-    FetchError,
-    Manifest,
-    UnpinnedError,
-    add_model_arguments,
-    model_dir_for,
-    models_epilog,
-    offline_hint,
-)
+from .manifest import PRECISIONS, FetchError, Manifest, UnpinnedError
+from .model_options import add_model_arguments, model_dir_for, models_epilog, offline_hint
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sceneseg"
 

@@ -6,14 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sceneseg.manifest import (
-    FetchError,
-    Manifest,
-    UnpinnedError,
-    model_dir_for,
-    offline_hint,
-    sha256_file,
-)
+from sceneseg.manifest import FetchError, Manifest, UnpinnedError, sha256_file
+from sceneseg.model_options import model_dir_for, offline_hint
 
 from .common import BuildError, log
 
