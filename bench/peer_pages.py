@@ -178,6 +178,7 @@ def visit(page, site: Site, photo: Path, pick: str, reload: bool, timeout_s: flo
     if failure is None:
         failure = wait_for(page, RESULT_OR_ERROR, 1, timeout_s=timeout_s)
     marks = page.evaluate("window.__bench")
+    stages = page.evaluate(ENGINE_STAGES)
     bytes_ = site.take()
     if failure:
         return {"error": failure, "bytes": bytes_}
@@ -188,7 +189,19 @@ def visit(page, site: Site, photo: Path, pick: str, reload: bool, timeout_s: flo
         "first_labels_ms": marks["results"][0],
         "pick_to_labels_ms": marks["results"][0] - marks["picks"][0],
         "bytes": bytes_,
+        "stages": stages,
     }
+
+
+# SceneSeg's own start-up figures (#engine's data: ms per stage, Python's start, the warm-up
+# after ready); null for the peer, which reports none.
+ENGINE_STAGES = """(() => {
+  const e = document.querySelector('#engine');
+  if (!e?.dataset.startup) return null;
+  const python = JSON.parse(e.dataset.python || 'null');
+  return { ...JSON.parse(e.dataset.startup), python: python?.ms, python_mode: python?.mode,
+           ...(python?.steps ?? {}), warmup_after_ready: Number(e.dataset.warmupMs) || null };
+})()"""
 
 
 class App:

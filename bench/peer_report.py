@@ -107,6 +107,35 @@ def startup_table(out: dict) -> list[str]:
     return lines
 
 
+def stage_table(out: dict) -> list[str]:
+    """SceneSeg's own start-up stages (the page's #engine data), medians per visit and pick."""
+    rows = {}
+    for kind in VISITS:
+        for pick, pick_label in PICKS.items():
+            runs = [r.get("stages") for r in out["startup"]["sceneseg"][pick][kind]]
+            runs = [r for r in runs if r]
+            if runs:
+                rows[(visit_label(out, kind), pick_label)] = runs
+    keys = sorted({k for runs in rows.values() for r in runs for k, v in r.items()
+                   if isinstance(v, int | float)})  # fmt: skip
+    if not rows:
+        return []
+    lines = [
+        f"### {NAMES['sceneseg']}'s own start-up stages",
+        "",
+        "From the page (`#engine` data), ms, medians: each stage from its own start (stages "
+        "overlap: Python starts while the model downloads and its session is created); "
+        "warmup_after_ready is the warm-up run after ready (none when a photo was waiting).",
+        "",
+        f"| visit | photo picked | {' | '.join(keys)} |",
+        f"|---|---|{'---|' * len(keys)}",
+    ]
+    for (visit, pick), runs in rows.items():
+        cells = [spread([r.get(k) for r in runs], 1, 0)[0] for k in keys]
+        lines.append(f"| {visit} | {pick} | {' | '.join(cells)} |")
+    return lines
+
+
 def photo_table(out: dict) -> list[str]:
     """Photo → result per size, memory, and what the sites weigh."""
     lines = [
@@ -194,6 +223,8 @@ def markdown(out: dict) -> str:
         "faster/smaller).",
         "",
         *startup_table(out),
+        "",
+        *stage_table(out),
         "",
         *photo_table(out),
         "",
