@@ -247,15 +247,24 @@ def open_app(browser, url: str, **context_options) -> AppPage:
 
 
 @pytest.fixture(scope="session")
-def app_factory(browser, site_url):
+def app_context(browser):
+    """The session's visitor: one profile for the app's tabs (app_factory's and tests' own), so
+    only the first tab starts cold; the others start as a return visit does (HTTP cache, the
+    model in IndexedDB, Python's snapshot, the service worker). Tests of the first visit or of
+    caching open contexts of their own."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def app_factory(app_context, site_url):
+    """One tab per query string for the whole session (tests in turn use the same tab)."""
     pages = {}
 
     def open_app(query: str = "") -> AppPage:
         if query not in pages:
-            context = browser.new_context(
-                accept_downloads=True, viewport={"width": 1280, "height": 900}
-            )
-            pages[query] = AppPage(context.new_page(), site_url + query)
+            pages[query] = AppPage(app_context.new_page(), site_url + query)
         return pages[query]
 
     return open_app

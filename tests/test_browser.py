@@ -361,9 +361,9 @@ def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory
     assert label.startswith(f"{photo.name}, segmented: {largest} ")
 
 
-def test_a_keyboard_alone_can_pick_a_photo(browser, site_url):
+def test_a_keyboard_alone_can_pick_a_photo(app_context, site_url):
     """Tab reaches the photo picker, its button shows focus, Enter activates the picker."""
-    page = browser.new_page()
+    page = app_context.new_page()
     try:
         app = AppPage(page, site_url)
         for _ in range(10):

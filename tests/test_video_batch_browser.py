@@ -22,7 +22,15 @@ from test_browser import browser_decode, canvas_pixels
 from test_video import noisy_static, per_frame_labels
 from video_clips import pan_frames, write_y4m
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, SHARED, native_segmenter, open_app
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    SHARED,
+    AppPage,
+    native_segmenter,
+    open_app,
+)
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 
@@ -150,8 +158,8 @@ RECORD_WEBM = """async (jpeg) => {
 }"""
 
 
-def test_video_file_pause_step_and_export(browser, site_url, tmp_path):
-    app = open_app(browser, site_url)
+def test_video_file_pause_step_and_export(app_context, site_url, tmp_path):
+    app = AppPage(app_context.new_page(), site_url)
     page = app.page
     photo = SHARED / "photos" / "rocket.jpg"
     jpeg = base64.b64encode(photo.read_bytes()).decode()  # the page's CSP allows no data: fetch
@@ -194,7 +202,7 @@ def test_video_file_pause_step_and_export(browser, site_url, tmp_path):
     shares = json.loads(Path(download.value.path()).read_text())
     assert len(shares) >= 3 and all(s["classes"] for s in shares)
     assert app.errors == []
-    page.context.close()
+    page.close()
 
 
 # The library's frame path in the page itself, on frames given as exact RGB pixels.
@@ -231,8 +239,8 @@ def browser_frames(page, frames, alpha, reset=False, precision="q8"):
     return [np.frombuffer(base64.b64decode(o), np.uint8).reshape(height, width) for o in out]
 
 
-def test_frames_match_cpython_and_smoothing_lowers_flicker(browser, site_url):
-    app = open_app(browser, site_url)
+def test_frames_match_cpython_and_smoothing_lowers_flicker(app_context, site_url):
+    app = AppPage(app_context.new_page(), site_url)
     page = app.page
     frames = noisy_static(6, sigma=10.0)
     per_frame = browser_frames(page, frames, alpha=1.0)
@@ -255,7 +263,7 @@ def test_frames_match_cpython_and_smoothing_lowers_flicker(browser, site_url):
     print(f"browser flicker on a noisy static scene, by alpha: {rates}")
     assert rates[0.6] < rates[1.0]
     assert app.errors == []
-    page.context.close()
+    page.close()
 
 
 # ---- batches ----

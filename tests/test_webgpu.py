@@ -90,6 +90,15 @@ def webgpu_browser(playwright):
     browser.close()
 
 
+@pytest.fixture(scope="module")
+def returning(webgpu_browser):
+    """One visitor's profile for the tests that are not about a first visit: its first tab
+    starts cold, later ones as a return visit does (faster; the same choice and labels)."""
+    context = webgpu_browser.new_context(accept_downloads=True)
+    yield lambda url: AppPage(context.new_page(), url)
+    context.close()
+
+
 def choice(app: AppPage) -> dict:
     line = app.page.locator("#backend-choice")
     return {
@@ -240,22 +249,22 @@ def test_automatic_choice_on_fallback_adapter_and_the_setting(webgpu_browser, we
 
 
 @pytest.fixture(scope="module")
-def wasm_q8_labels(webgpu_browser, webgpu_url, tmp_path_factory):
-    app = open_app(webgpu_browser, webgpu_url + "?backend=wasm&precision=q8")
+def wasm_q8_labels(returning, webgpu_url, tmp_path_factory):
+    app = returning(webgpu_url + "?backend=wasm&precision=q8")
     app.upload(PHOTO)
     labels = labels_of(app, tmp_path_factory.mktemp("q8"), "wasm-q8")
-    app.page.context.close()
+    app.page.close()
     return labels
 
 
 @pytest.mark.parametrize("kind", ["adapter", "session", "run", "lost"])
 def test_forced_webgpu_failure_falls_back_to_wasm(
-    kind, webgpu_browser, webgpu_url, wasm_q8_labels, tmp_path
+    kind, returning, webgpu_url, wasm_q8_labels, tmp_path
 ):
     """?webgpu-fail=adapter|session fail before ready; run|lost fail the first photo's run
     (after a working WebGPU session): the photo is redone on WASM, the page says so in one
     line, and later photos stay on WASM."""
-    app = open_app(webgpu_browser, webgpu_url + f"?backend=webgpu&webgpu-fail={kind}")
+    app = returning(webgpu_url + f"?backend=webgpu&webgpu-fail={kind}")
     if kind in ("adapter", "session"):
         assert choice(app)["backend"] == "wasm"
         expected = {"adapter": "adapter request failed", "session": "could not be created"}[kind]
@@ -276,13 +285,13 @@ def test_forced_webgpu_failure_falls_back_to_wasm(
     app.upload(PHOTO)  # the next photo: WASM straight away
     assert app.page.text_content("#timings").startswith("wasm (q8")
     assert app.errors == []
-    app.page.context.close()
+    app.page.close()
 
 
 # --- WebGPU's labels ------------------------------------------------------------------------
 
 
-def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path):
+def test_webgpu_fp32_agrees_with_wasm_fp32(returning, webgpu_url, tmp_path):
     """WebGPU fp32 vs WASM fp32: the same file, the same photo, one full run on SwiftShader.
 
     The run is of the stand-in's fp32 file (the real SegFormer-B0 graph: every operator and
@@ -291,7 +300,7 @@ def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path)
     graph and its kernels are the same at any input size; the photo's label map is still
     compared at the photo's own size."""
     query = f"{webgpu_url}?model={SMALL_ID}&precision=fp32"
-    gpu = open_app(webgpu_browser, query + "&backend=webgpu")
+    gpu = returning(query + "&backend=webgpu")
     assert choice(gpu)["backend"] == "webgpu"
     assert f"{SMALL_INPUT}×{SMALL_INPUT}" in gpu.page.text_content("#engine")
     gpu.upload(PHOTO, timeout=SWIFTSHADER_TIMEOUT)
@@ -299,7 +308,7 @@ def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path)
     assert gpu.page.text_content("#timings").startswith("webgpu (fp32)")
     gpu_labels = labels_of(gpu, tmp_path, "webgpu")
 
-    cpu = open_app(webgpu_browser, query + "&backend=wasm")
+    cpu = returning(query + "&backend=wasm")
     cpu.upload(PHOTO)
     assert f"{SMALL_INPUT}×{SMALL_INPUT}" in cpu.page.text_content("#engine")
     cpu_labels = labels_of(cpu, tmp_path, "wasm")
@@ -322,4 +331,4 @@ def test_webgpu_fp32_agrees_with_wasm_fp32(webgpu_browser, webgpu_url, tmp_path)
     assert len(np.unique(gpu_labels)) > 1  # a real label map, not a constant
     assert gpu.errors == [] and cpu.errors == []
     for app in (gpu, cpu):
-        app.page.context.close()
+        app.page.close()
