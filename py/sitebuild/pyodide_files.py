@@ -174,7 +174,7 @@ def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
         )
 
     write_lock()  # the trace loads the wheels through it
-    trim_python(target, model_dir)
+    trim_python(package, target, model_dir)
     write_lock()
     # Sizes of what the worker downloads, so that its progress counts every byte.
     files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}

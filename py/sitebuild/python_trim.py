@@ -21,17 +21,27 @@ from .common import BuildError, log
 SCRIPTS = Path(__file__).resolve().parent / "pyodide_trim"
 
 
-def trim_python(pyodide_dir: Path, model_dir: Path) -> dict:
+def trim_python(core_dir: Path, pyodide_dir: Path, model_dir: Path) -> dict:
     """Rewrite pyodide_dir's python_stdlib.zip and wheels in place (the lock must list the
-    wheels already); returns what was kept and dropped per file."""
+    wheels already), tracing in the Pyodide core of core_dir (the npm package); returns what
+    was kept and dropped per file."""
     log("tracing the browser's Python flows; shipping only the modules they import")
     run = subprocess.run(
-        ["node", str(SCRIPTS / "run.mjs"), str(pyodide_dir.resolve()), str(model_dir.resolve())],
+        [
+            "node",
+            str(SCRIPTS / "run.mjs"),
+            str(core_dir.resolve()),
+            str(pyodide_dir.resolve()),
+            str(model_dir.resolve()),
+        ],
         capture_output=True,
         text=True,
     )
     if run.returncode != 0:
-        raise BuildError(f"tracing the browser's Python failed:\n{run.stderr[-4000:]}")
+        # Node's report of an uncaught error quotes the source line: Pyodide's is megabytes of
+        # minified JS. Keep the lines a person can read.
+        readable = [line for line in run.stderr.splitlines() if len(line) < 1000]
+        raise BuildError("tracing the browser's Python failed:\n" + "\n".join(readable)[-4000:])
     report = json.loads(run.stdout)
     # The flows catch nothing the page would not: an exception there is a bug in the browser's
     # pipeline, and the modules after it were not traced.

@@ -3,16 +3,31 @@
 //    onnxruntime-web: logits of the right shape, so every stage after the model runs) and lists
 //    the modules they imported;
 // 2. trim_bundle.py rewrites the standard library zip and the wheels without what was not.
-//   node run.mjs PYODIDE_DIR MODEL_DIR   (prints trim_bundle's JSON report)
+//   node run.mjs CORE_DIR BUNDLE_DIR MODEL_DIR   (prints trim_bundle's JSON report)
+// CORE_DIR is the pyodide npm package (its pyodide.mjs/.asm.js run here); BUNDLE_DIR the site's
+// Python (lock, stdlib zip, wheels), read and rewritten. The core is not loaded from the site's
+// copy: under a package.json with "type": "module" (the repo's, when dist/ is inside it) Node
+// would load pyodide.asm.js as an ES module, where its require() does not exist.
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
-const [pyodideDir, modelDir] = process.argv.slice(2);
+const [coreDir, bundleDir, modelDir] = process.argv.slice(2);
 const here = new URL('.', import.meta.url);
-const { loadPyodide } = await import(pathToFileURL(`${pyodideDir}/pyodide.mjs`).href);
 const classes = Object.keys(JSON.parse(readFileSync(`${modelDir}/config.json`, 'utf-8')).id2label).length;
-const py = await loadPyodide({ indexURL: `${pyodideDir}/` });
-await py.loadPackage('sceneseg', { messageCallback: () => {} });
+let py;
+try {
+  const { loadPyodide } = await import(pathToFileURL(`${coreDir}/pyodide.mjs`).href);
+  py = await loadPyodide({
+    indexURL: `${coreDir}/`,
+    lockFileURL: `${bundleDir}/pyodide-lock.json`,
+    stdLibURL: `${bundleDir}/python_stdlib.zip`,
+    packageCacheDir: `${bundleDir}/`, // where Node's loadPackage reads the wheels
+  });
+  await py.loadPackage('sceneseg', { messageCallback: () => {} });
+} catch (error) {
+  process.stderr.write(`Pyodide did not start: ${error.stack}\n`);
+  process.exit(1);
+}
 globalThis.sceneseg_trace_runner = {
   name: 'trace',
   async run(proxy) {
@@ -24,7 +39,7 @@ globalThis.sceneseg_trace_runner = {
     return { data, dims: [1, classes, h / 4, w / 4] };
   },
 };
-for (const [from, to] of [[modelDir, '/model'], [pyodideDir, '/bundle']]) {
+for (const [from, to] of [[modelDir, '/model'], [bundleDir, '/bundle']]) {
   py.FS.mkdirTree(to);
   py.FS.mount(py.FS.filesystems.NODEFS, { root: from }, to);
 }
