@@ -30,7 +30,13 @@ def test_the_trimmed_bundle_runs_every_flow_of_the_worker(built_site, tmp_path):
     # there is nothing left to drop: the bundle is exactly what those flows import.
     bundle = shutil.copytree(built_site / "vendor" / "pyodide", tmp_path / "pyodide")
     run = subprocess.run(
-        ["node", str(TRIM), str(ROOT / "node_modules" / "pyodide"), str(bundle), str(STANDIN_DIR.resolve())],
+        [
+            "node",
+            str(TRIM),
+            str(ROOT / "node_modules" / "pyodide"),
+            str(bundle),
+            str(STANDIN_DIR.resolve()),
+        ],
         capture_output=True,
         text=True,
     )
