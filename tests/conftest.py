@@ -268,3 +268,46 @@ def app_factory(app_context, site_url):
         return pages[query]
 
     return open_app
+
+
+def segformer_checkpoint(
+    directory: Path,
+    id2label: dict[int, str],
+    *,
+    depths: tuple[int, ...] = (2, 2, 2, 2),
+    hidden_sizes: tuple[int, ...] = (16, 32, 80, 128),
+    decoder_hidden_size: int = 64,
+    input_size: int = 128,
+    seed: int = 0,
+    reduce_labels: bool | None = None,
+) -> Path:
+    """A randomly initialised SegFormer checkpoint in Hugging Face's format (config.json,
+    model.safetensors, preprocessor_config.json), built from a config here: nothing is
+    downloaded. Attention heads 1/2/5/8 as every SegFormer variant has them."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    config = SegformerConfig(
+        depths=list(depths),
+        hidden_sizes=list(hidden_sizes),
+        num_attention_heads=[1, 2, 5, 8],
+        decoder_hidden_size=decoder_hidden_size,
+        id2label=dict(id2label),
+        label2id={v: k for k, v in id2label.items()},
+    )
+    torch.manual_seed(seed)
+    SegformerForSemanticSegmentation(config).save_pretrained(directory)
+    preprocessor = json.loads((STANDIN_DIR / "preprocessor_config.json").read_text())
+    preprocessor["size"] = {"height": input_size, "width": input_size}
+    # ADE20K's annotations count classes from 1 (0 = other): do_reduce_labels, as the real
+    # B0's file says; other label sets' annotations hold the class id itself.
+    preprocessor["do_reduce_labels"] = (
+        len(id2label) == 150 if reduce_labels is None else reduce_labels
+    )
+    (directory / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2))
+    return directory
+
+
+def ade_labels() -> dict[int, str]:
+    config = json.loads((STANDIN_DIR / "config.json").read_text())
+    return {int(k): v for k, v in config["id2label"].items()}

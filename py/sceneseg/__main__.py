@@ -3,6 +3,7 @@
 python -m sceneseg photo.jpg --out labels.png          one photo, classes printed
 python -m sceneseg PHOTOS_DIR ... --out-dir OUT          a batch (see sceneseg.batch)
 python -m sceneseg eval IMAGES_DIR ANNOTATIONS_DIR       accuracy (see sceneseg.eval)
+python -m sceneseg export CHECKPOINT --out DIR           ONNX files + manifest (sceneseg.export)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .manifest import PRECISIONS, FetchError, Manifest, UnpinnedError
+from .manifest import PRECISIONS, FetchError, Manifest, UnpinnedError, exported_manifest
 from .model_options import add_model_arguments, model_dir_for, models_epilog, offline_hint
 
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sceneseg"
@@ -67,14 +68,17 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
     from .parallel import ModelSpec
 
     manifest = Manifest.named(model_id)
+    local = model_dir_for(manifest.id, args.model_dir)
+    manifest = exported_manifest(manifest, local)
     if precision not in PRECISIONS:
         raise UsageError(f"--precision {precision}: not one of {', '.join(PRECISIONS)}")
+    if manifest.export and not manifest.precisions:
+        raise UsageError(manifest.export_hint())
     if precision not in manifest.precisions:
         raise UsageError(
             f"{manifest.id} has no {precision} weights pinned; it has: "
             f"{', '.join(manifest.precisions)}"
         )
-    local = model_dir_for(manifest.id, args.model_dir)
     try:
         spec = ModelSpec.prepare(
             manifest, precision, CACHE_DIR, local,
@@ -133,7 +137,8 @@ def photos_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sceneseg",
         description="Label every pixel of a photo with one of 150 ADE20K classes. "
-        "Also: 'sceneseg eval IMAGES_DIR ANNOTATIONS_DIR' (accuracy; eval --help).",
+        "Also: 'sceneseg eval IMAGES_DIR ANNOTATIONS_DIR' (accuracy; eval --help) and "
+        "'sceneseg export CHECKPOINT --out DIR' (ONNX files from a SegFormer checkpoint).",
         epilog=models_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -323,6 +328,9 @@ def eval_runs(models: str, precisions: str) -> list[tuple[str, str]]:
     runs = []
     for model_id in (m for m in models.split(",") if m):
         manifest = Manifest.named(model_id)
+        if manifest.export and not manifest.precisions:  # made by export: prepare() says how
+            runs += [(model_id, p) for p in wanted]
+            continue
         have = [p for p in wanted if p in manifest.precisions]
         if len(have) < len(wanted):
             skipped = ", ".join(p for p in wanted if p not in have)
@@ -337,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["eval"]:
         return eval_main(argv[1:])
+    if argv[:1] == ["export"]:
+        from .export.cli import main as export_main
+
+        return export_main(argv[1:])
     return photos_main(argv)
 
 

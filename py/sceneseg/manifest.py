@@ -8,6 +8,12 @@ A manifest names a model's files with their size and sha256 and where to get the
      "precisions": {"q8": "onnx/model_quantized.onnx", "fp16": ..., "fp32": ...},
      "unknown": ["what is not pinned yet, in words", ...]}
 
+A model with no published ONNX file (B4, say) has ``"export": {"source": "<checkpoint>"}``
+and no precisions: its files are made by ``python -m sceneseg export <checkpoint> --out DIR``,
+whose ``DIR/manifest.json`` pins them (with ``"exported": {"source": ...}``); ``--model ID
+--model-dir DIR`` then takes that manifest (``exported_manifest``), once DIR's config files
+state this manifest's ``expect`` facts.
+
 Every pinned file is checked against both before it is used; a mismatch is an error, never a
 warning. A file whose sha256 is not known (``"sha256": null``) is *unpinned*. Only small JSON
 configuration files may be unpinned, and only with an ``"expect"`` object: the facts the file
@@ -20,6 +26,7 @@ browser verifies). Model weights (the files ``precisions`` point at) are always 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -68,6 +75,8 @@ class Manifest:
     license: str
     unknown: tuple[str, ...] = ()  # what is not pinned yet, in words
     path: Path | None = field(default=None, compare=False)
+    export: dict | None = None  # {"source": checkpoint}: files made by python -m sceneseg export
+    exported: dict | None = None  # what python -m sceneseg export wrote about these files
 
     @classmethod
     def load(cls, path: str | Path) -> Manifest:
@@ -105,6 +114,8 @@ class Manifest:
             license=raw.get("license", ""),
             unknown=tuple(raw.get("unknown", ())),
             path=Path(path),
+            export=raw.get("export"),
+            exported=raw.get("exported"),
         )
 
     @classmethod
@@ -119,6 +130,17 @@ class Manifest:
             known = sorted(p.stem for p in manifest_dir.glob("*.json"))
             raise FetchError(f"no model {model_id!r}; known models: {', '.join(known) or 'none'}")
         return cls.load(path)
+
+    def export_hint(self) -> str:
+        """How to make this model's files when none is published (``export``)."""
+        source = (self.export or {}).get("source", "CHECKPOINT")
+        return (
+            f"{self.id} has no published ONNX file pinned: make the files from the PyTorch "
+            f"checkpoint {source} (pip install -e '.[export]'; the checkpoint in the Hugging "
+            f"Face cache or a folder) with\n"
+            f"  python -m sceneseg export {source} --out models-local/{self.id}\n"
+            f"and pass --model-dir models-local/{self.id} (its manifest.json pins the files made)"
+        )
 
     def url(self, name: str) -> str | None:
         return self.source.rstrip("/") + "/" + name if self.source else None
@@ -156,6 +178,32 @@ class Manifest:
             )
         check = None if spec.pinned else (lambda p: check_expect(spec.expect, p))
         return fetch_verified(sources, dest, spec.size, spec.sha256, check=check)
+
+
+def exported_manifest(manifest: Manifest, local_dir: Path | None) -> Manifest:
+    """For a manifest whose files are made by ``python -m sceneseg export``: the export's own
+    manifest in ``local_dir`` (checked: same source checkpoint, config files stating the
+    ``expect`` facts), under this manifest's id and name. Otherwise ``manifest`` itself."""
+    if not manifest.export or local_dir is None:
+        return manifest
+    path = Path(local_dir) / "manifest.json"
+    if not path.is_file():
+        return manifest
+    made = Manifest.load(path)
+    source = (made.exported or {}).get("source")
+    if source != manifest.export.get("source"):
+        raise FetchError(
+            f"{path} describes files exported from {source!r}, not {manifest.export['source']!r}"
+        )
+    for name, spec in manifest.files.items():
+        if spec.expect and name in made.files:
+            try:
+                check_expect(spec.expect, Path(local_dir) / name)
+            except FetchError as exc:
+                raise FetchError(f"{Path(local_dir) / name}: {exc}") from None
+    return dataclasses.replace(
+        made, id=manifest.id, name=manifest.name, license=manifest.license, export=manifest.export
+    )
 
 
 def all_manifests(manifest_dir: Path = MANIFEST_DIR) -> list[Manifest]:

@@ -107,10 +107,13 @@ def models_epilog() -> str:
     for m in all_manifests():
         sizes = ", ".join(f"{p} {m.download_size(p) / 1e6:.1f} MB" for p in m.precisions)
         default = " (default)" if m.id == DEFAULT_MODEL else ""
-        lines.append(f"  {m.id}{default}: {m.name}; {sizes}")
+        lines.append(f"  {m.id}{default}: {m.name}" + (f"; {sizes}" if sizes else ""))
+        if m.export and not m.precisions:
+            source = m.export.get("source")
+            lines.append(f"      no published file: python -m sceneseg export {source} --out DIR")
         if m.standin:
             lines.append("      stand-in weights for offline development: labels are not accuracy")
-        if any(not f.pinned for f in m.files.values()):
+        if m.precisions and any(not f.pinned for f in m.files.values()):
             lines.append("      has unpinned config files: needs --allow-unpinned")
     return "\n".join(lines)
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sceneseg.manifest import FetchError, Manifest, UnpinnedError, sha256_file
+from sceneseg.manifest import (
+    FetchError,
+    Manifest,
+    UnpinnedError,
+    exported_manifest,
+    sha256_file,
+)
 from sceneseg.model_options import model_dir_for, offline_hint
 
 from .common import BuildError, log
@@ -63,6 +69,10 @@ def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
     models = {}
     for model_id in args.model:
         manifest = Manifest.named(model_id)
+        local = model_dir_for(manifest.id, args.model_dir)
+        manifest = exported_manifest(manifest, local)
+        if manifest.export and not manifest.precisions:
+            raise BuildError(manifest.export_hint())
         precisions = [p for p in args.precisions if p in manifest.precisions]
         missing = [p for p in args.precisions if p not in manifest.precisions]
         if missing and (len(args.model) == 1 or not precisions):
@@ -77,7 +87,6 @@ def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
             )
         if manifest.id in models:
             raise BuildError(f"{manifest.id} is listed twice")
-        local = model_dir_for(manifest.id, args.model_dir)
         try:
             models[manifest.id] = add_model(out, manifest, precisions, local, args.allow_unpinned)
         except UnpinnedError:
