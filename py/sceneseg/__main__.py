@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from .backends.native import PROVIDER_CHOICES
 from .manifest import PRECISIONS, FetchError, Manifest, UnpinnedError, exported_manifest
 from .model_options import add_model_arguments, model_dir_for, models_epilog, offline_hint
 
@@ -33,6 +34,15 @@ def add_model_options(parser: argparse.ArgumentParser, several: bool = False) ->
         help=f"weights: {', '.join(PRECISIONS)} (q8 = 8-bit, smallest and fastest on CPU)"
         + ("; several separated by commas" if several else "")
         + "; default %(default)s",
+    )
+    group.add_argument(
+        "--provider",
+        default="auto",
+        choices=PROVIDER_CHOICES,
+        help="onnxruntime execution provider: auto (CUDA or WebGPU if this onnxruntime has "
+        "it and it starts, else the CPU), cpu, cuda, tensorrt (onnxruntime-gpu), webgpu "
+        "(a WebGPU build); a missing one is an error saying what to install; default "
+        "%(default)s",
     )
     group.add_argument(
         "--threads",
@@ -67,6 +77,7 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
     """Verified local model files -> ModelSpec, or FetchError with the offline hint added."""
     from .parallel import ModelSpec
 
+    provider = check_provider(args.provider)
     manifest = Manifest.named(model_id)
     local = model_dir_for(manifest.id, args.model_dir)
     manifest = exported_manifest(manifest, local)
@@ -82,7 +93,7 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
     try:
         spec = ModelSpec.prepare(
             manifest, precision, CACHE_DIR, local,
-            allow_unpinned=args.allow_unpinned, threads=args.threads,
+            allow_unpinned=args.allow_unpinned, threads=args.threads, provider=provider,
         )  # fmt: skip
     except UnpinnedError:
         raise
@@ -94,6 +105,21 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
             f"note: {manifest.id} has stand-in weights: labels are not meaningful", file=sys.stderr
         )
     return manifest, spec
+
+
+def check_provider(provider: str) -> str:
+    """Before any model is fetched: the provider asked for (auto: the one it picks) is in
+    this onnxruntime; its short name, which summaries and reports record."""
+    from .backends.native import ProviderError, resolve_provider
+
+    try:
+        return resolve_provider(provider)
+    except ProviderError as exc:
+        raise UsageError(str(exc)) from None
+    except ImportError as exc:
+        raise UsageError(
+            f"onnxruntime is not installed ({exc}): pip install -e '.[native]'"
+        ) from None
 
 
 def output_file(path: Path | None, option: str) -> Path | None:
@@ -136,7 +162,8 @@ def default_jobs(jobs: int, items: int) -> int:
 def photos_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sceneseg",
-        description="Label every pixel of a photo with one of 150 ADE20K classes. "
+        description="Label every pixel of a photo with one of the model's classes (ADE20K's "
+        "150 for the default model; others from the model's config.json). "
         "Also: 'sceneseg eval IMAGES_DIR ANNOTATIONS_DIR' (accuracy; eval --help) and "
         "'sceneseg export CHECKPOINT --out DIR' (ONNX files from a SegFormer checkpoint).",
         epilog=models_epilog(),
@@ -210,7 +237,7 @@ def photos_main(argv: list[str]) -> int:
             failures.append((path, str(exc)))
             continue
         # Files first: a reader of the printed table (| head) may close the pipe early.
-        write_outputs(result, path, manifest, *paths)
+        write_outputs(result, path, manifest, segmenter, *paths)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
         print(f"{path} ({result.width}x{result.height}, {result.backend}; {timings})")
         for c in result.classes():
@@ -219,7 +246,7 @@ def photos_main(argv: list[str]) -> int:
     return report_failures(failures)
 
 
-def write_outputs(result, path: Path, manifest: Manifest, out, overlay, summary) -> None:
+def write_outputs(result, path: Path, manifest: Manifest, segmenter, out, overlay, summary):
     if out:
         out.write_bytes(result.to_png())
     if overlay:
@@ -232,7 +259,9 @@ def write_outputs(result, path: Path, manifest: Manifest, out, overlay, summary)
             "width": result.width,
             "height": result.height,
             "model": manifest.id,
+            "label_set": result.model.label_set,
             "backend": result.backend,
+            "provider": getattr(segmenter.backend, "provider", None),
             "timings_ms": result.timings_ms,
             "classes": result.classes(),
         }
@@ -254,8 +283,11 @@ def report_failures(failures: list[tuple[Path, str]]) -> int:
 def eval_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sceneseg eval",
-        description="Accuracy on ADE20K-format data: annotation PNGs named like the photos, "
-        "0 = ignored, 1..150 = classes. Writes eval.json and eval.md into --out-dir; "
+        description="Accuracy on annotated photos: annotation PNGs named like the photos. "
+        "ADE20K models: 0 = ignored, 1..150 = classes 0..149; other label sets (Cityscapes' "
+        "trainIds, custom): pixel = class id, 255 = ignored (the model's "
+        "preprocessor_config.json do_reduce_labels decides). Writes eval.json and eval.md "
+        "into --out-dir; "
         "per-image results are kept there, so a rerun resumes.",
         epilog=models_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -277,7 +309,7 @@ def eval_parser() -> argparse.ArgumentParser:
 def eval_main(argv: list[str]) -> int:
     args = eval_parser().parse_args(argv)
 
-    from .eval import evaluate_folder, markdown, pair_images
+    from .eval import annotation_convention, evaluate_folder, markdown, pair_images
     from .model import ModelInfo
 
     for folder in (args.images_dir, args.annotations_dir):
@@ -299,13 +331,14 @@ def eval_main(argv: list[str]) -> int:
     jobs = args.jobs if args.ray is not None else default_jobs(args.jobs, len(pairs))
     runs = []
     for manifest, spec in specs:
-        labels = ModelInfo.from_dir(spec.model_dir).labels
+        info = ModelInfo.from_dir(spec.model_dir)
         weights_sha256 = manifest.files[spec.weights].sha256
         runs.append(
             evaluate_folder(
-                spec, weights_sha256, pairs, out_dir, labels, jobs=jobs, ray_address=args.ray
+                spec, weights_sha256, pairs, out_dir, info.labels, jobs=jobs,
+                ray_address=args.ray, convention=annotation_convention(info),
             )
-        )
+        )  # fmt: skip
     report = {
         "images_dir": str(args.images_dir),
         "annotations_dir": str(args.annotations_dir),

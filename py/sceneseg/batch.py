@@ -52,7 +52,9 @@ def label_photo(segmenter, data: bytes) -> dict:
         "overlay_png": overlay.getvalue(),
         "width": result.width,
         "height": result.height,
+        "label_set": result.model.label_set,
         "backend": result.backend,
+        "provider": getattr(segmenter.backend, "provider", None),
         "timings_ms": result.timings_ms,
         "classes": result.classes(),
     }
@@ -91,7 +93,9 @@ def run_batch(
                 "height": outcome["height"],
                 "model": spec.model_id,
                 "precision": spec.precision,
+                "label_set": outcome["label_set"],
                 "backend": outcome["backend"],
+                "provider": outcome["provider"],
                 "timings_ms": outcome["timings_ms"],
                 "classes": outcome["classes"],
             }

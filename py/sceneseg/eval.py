@@ -1,9 +1,15 @@
-"""Accuracy on ADE20K-format data: ``python -m sceneseg eval IMAGES_DIR ANNOTATIONS_DIR``.
+"""Accuracy on annotated photos: ``python -m sceneseg eval IMAGES_DIR ANNOTATIONS_DIR``.
 
-Annotations are PNGs named like their photos (``ADE_val_00000001.jpg`` ->
-``ADE_val_00000001.png``) with 0 = "other" (ignored) and 1..150 = the classes; the model's
-class ids are those minus one (Hugging Face's ``do_reduce_labels``). Labels are compared at
-the photo's full resolution (the pipeline's output).
+Annotations are single-channel PNGs named like their photos (``ADE_val_00000001.jpg`` ->
+``ADE_val_00000001.png``). What a pixel value means depends on the model's label set, as its
+``preprocessor_config.json`` says (``do_reduce_labels``):
+
+- ADE20K (``do_reduce_labels`` true): 0 = "other" (ignored), 1..150 = class ids 0..149;
+- Cityscapes and any other label set (false): the value is the class id (Cityscapes' trainIds
+  0..18), 255 = ignored; any other value is an error (e.g. Cityscapes labelIds not converted
+  to trainIds).
+
+Labels are compared at the photo's full resolution (the pipeline's output).
 
 Metrics come from one confusion matrix summed over all images (rows: annotation, columns:
 prediction), as ``evaluate``'s ``mean_iou`` and mmsegmentation define them:
@@ -40,6 +46,30 @@ def reduce_labels(annotation: np.ndarray) -> np.ndarray:
     """ADE20K annotation (0 = other, 1..150) -> class ids 0..149, IGNORE for 0."""
     a = annotation.astype(np.int32) - 1
     a[a < 0] = IGNORE
+    return a
+
+
+def annotation_convention(model) -> str:
+    """The annotation convention of a model's label set, in words (for the reports)."""
+    n = model.num_classes
+    if model.reduce_labels:
+        return f"annotation 0 ignored, 1..{n} -> class 0..{n - 1} ({model.label_set})"
+    return f"annotation = class id 0..{n - 1}, {IGNORE} ignored ({model.label_set})"
+
+
+def annotation_classes(annotation: np.ndarray, model) -> np.ndarray:
+    """An annotation's pixel values -> class ids (IGNORE where not counted), by the model's
+    convention; ``ValueError`` naming values that are no class."""
+    if model.reduce_labels:
+        return reduce_labels(annotation)
+    a = annotation.astype(np.int32)
+    bad = np.unique(a[(a >= model.num_classes) & (a != IGNORE)])
+    if bad.size:
+        raise ValueError(
+            f"annotation values {', '.join(map(str, bad[:8].tolist()))} are not classes of "
+            f"this {model.num_classes}-class model ({annotation_convention(model)}; Cityscapes "
+            "labelIds must be converted to trainIds)"
+        )
     return a
 
 
@@ -90,7 +120,8 @@ def evaluate_photo(segmenter, payload: tuple[bytes, bytes]) -> dict:
     if annotation.ndim != 2:
         raise ValueError(f"the annotation is not a single-channel PNG (shape {annotation.shape})")
     result = segmenter.segment_sync(image_bytes)
-    matrix = confusion_matrix(reduce_labels(annotation), result.labels, segmenter.model.num_classes)
+    truth = annotation_classes(annotation, segmenter.model)
+    matrix = confusion_matrix(truth, result.labels, segmenter.model.num_classes)
     rows, cols = np.nonzero(matrix)
     return {"rows": rows, "cols": cols, "counts": matrix[rows, cols]}
 
@@ -139,6 +170,7 @@ def evaluate_folder(
     out_dir: Path,
     labels: tuple[str, ...],
     *,
+    convention: str = "",
     jobs: int = 1,
     ray_address: str | None = None,
 ) -> dict:
@@ -185,6 +217,8 @@ def evaluate_folder(
         "model": spec.model_id,
         "precision": spec.precision,
         "standin": spec.standin,
+        "provider": spec.provider,
+        "annotations": convention,
         "images": len(per_image),
         "failed": failures,
         "mean_iou": m["mean_iou"],
@@ -221,7 +255,9 @@ def markdown(report: dict) -> str:
         "",
         f"Images: `{report['images_dir']}`, annotations: `{report['annotations_dir']}` "
         f"({report['pairs']} pairs; photos without annotation: {len(report['unannotated'])}). "
-        "Labels at the photo's full resolution; annotation 0 ignored, 1..150 -> class 0..149.",
+        "Labels at the photo's full resolution; "
+        + "; ".join(sorted({r.get("annotations") or "" for r in runs} - {""}))
+        + ".",
         "",
         "| model | precision | images | mIoU % | pixel acc. % | mean acc. % | failed |",
         "|---|---|---|---|---|---|---|",

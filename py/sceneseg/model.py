@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .palette import ADE20K_PALETTE
+from .palette import label_set, palette_for
 
 # Pillow's resampling filter numbers, as stored in preprocessor_config.json "resample".
 PIL_BILINEAR = 2
@@ -53,6 +53,12 @@ class ModelInfo:
     labels: tuple[str, ...]
     colors: tuple[tuple[int, int, int], ...]
     preprocess: PreprocessConfig
+    # 'ade20k', 'cityscapes' or 'custom' (palette.label_set): colours and class groups follow.
+    label_set: str = "ade20k"
+    # The annotation convention (evaluation): True: 0 = ignored, k = class k-1 (ADE20K's,
+    # Hugging Face's do_reduce_labels); False: pixel = class id, 255 = ignored (Cityscapes'
+    # trainIds, and any other label set's).
+    reduce_labels: bool = True
 
     @property
     def num_classes(self) -> int:
@@ -62,13 +68,19 @@ class ModelInfo:
     def from_configs(cls, config: dict, preprocessor_config: dict) -> ModelInfo:
         id2label = config["id2label"]
         # Names are stripped: ADE20K's config has "bed " with a trailing space.
-        labels = tuple(id2label[str(i)].strip() for i in range(len(id2label)))
-        if len(labels) > len(ADE20K_PALETTE):
-            raise ValueError(f"{len(labels)} classes but only {len(ADE20K_PALETTE)} colours")
+        count = int(config.get("num_labels", len(id2label)))
+        if len(id2label) != count:
+            raise ValueError(f"config.json: num_labels {count} but {len(id2label)} in id2label")
+        labels = tuple(str(id2label[str(i)]).strip() for i in range(count))
+        if not 1 <= count <= 255:  # label maps are 8-bit, 255 kept for 'unlabelled'
+            raise ValueError(f"config.json: {count} classes; 1 to 255 are supported")
+        kind = label_set(labels)
         return cls(
             labels=labels,
-            colors=ADE20K_PALETTE[: len(labels)],
+            colors=palette_for(labels),
             preprocess=PreprocessConfig.from_dict(preprocessor_config),
+            label_set=kind,
+            reduce_labels=bool(preprocessor_config.get("do_reduce_labels", kind == "ade20k")),
         )
 
     @classmethod

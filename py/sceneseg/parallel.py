@@ -47,6 +47,7 @@ class ModelSpec:
     weights: str  # file name inside model_dir
     threads: int | None = None
     standin: bool = False
+    provider: str = "cpu"  # --provider: backends.native.PROVIDER_CHOICES
 
     @classmethod
     def prepare(
@@ -58,6 +59,7 @@ class ModelSpec:
         *,
         allow_unpinned: bool = False,
         threads: int | None = None,
+        provider: str = "cpu",
     ) -> ModelSpec:
         """Fetch and verify the model's files into ``cache_dir / <id>``."""
         if precision not in manifest.precisions:
@@ -74,7 +76,9 @@ class ModelSpec:
                     f"sha256 {sha256_file(path)}",
                     file=sys.stderr,
                 )
-        return cls(manifest.id, precision, str(target), weights, threads, manifest.standin)
+        return cls(
+            manifest.id, precision, str(target), weights, threads, manifest.standin, provider
+        )
 
     @property
     def label(self) -> str:
@@ -86,7 +90,9 @@ class ModelSpec:
         from .pipeline import Segmenter
 
         path = weights_path or str(Path(self.model_dir) / self.weights)
-        backend = OnnxRuntimeBackend(path, threads=self.threads, label=self.precision)
+        backend = OnnxRuntimeBackend(
+            path, threads=self.threads, label=self.precision, provider=self.provider
+        )
         return Segmenter(ModelInfo.from_dir(self.model_dir), backend)
 
     def configs(self) -> dict[str, str]:

@@ -142,7 +142,11 @@ class Segmentation:
                     shares[axis][name] = shares[axis].get(name, 0.0) + entry["fraction"]
         out = {
             "image": {"width": self.width, "height": self.height},
-            "model": {"labels": self.num_classes, **(self.model_file or {})},
+            "model": {
+                "labels": self.num_classes,
+                "label_set": self.model.label_set,
+                **(self.model_file or {}),
+            },
             "backend": self.backend,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
             "classes": classes,

@@ -124,6 +124,8 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     });
     ui.groupFilter.replaceChildren(new Option('All groups', ''), ...lists);
     ui.groupFilter.disabled = groups.length === 0;
+    // A label set with no group table (Cityscapes, custom classes): no group filter at all.
+    ui.groupFilter.hidden = classes.length > 0 && groups.length === 0;
     if (!groups.includes(view.group)) view.group = '';
     ui.groupFilter.value = view.group;
   }

@@ -69,7 +69,9 @@ class OnnxRuntimeBackend:
         if self.provider != "cpu":
             wanted.append(PROVIDERS["cpu"])  # nodes a GPU provider lacks run on the CPU
         self._session = ort.InferenceSession(str(model_path), options, providers=wanted)
-        if self._session.get_providers()[0] != wanted[0]:
+        if self._session.get_providers()[0] != wanted[0] and provider == "auto":
+            self.provider = "cpu"  # auto: a GPU provider that cannot start leaves the CPU
+        elif self._session.get_providers()[0] != wanted[0]:
             raise ProviderError(
                 f"--provider {self.provider}: {wanted[0]} is in onnxruntime but did not start "
                 f"(the session runs on {self._session.get_providers()}); "
