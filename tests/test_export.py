@@ -158,6 +158,19 @@ def test_published_recipe_replacing_a_folder_with_force(small_checkpoint, tmp_pa
     remade = tmp_path / "q" / "model_q8.onnx"
     assert sha256_file(remade) == sha256_file(out / "onnx" / "model_quantized.onnx")
     assert json.loads((out / "validation.json").read_text())["photos"] == []  # no photos there
+    # 7 custom classes on the command line: the overlay in the generated palette.
+    from sceneseg.__main__ import main
+    from sceneseg.palette import generated_palette
+
+    model = ["--model", str(out / "manifest.json"), "--model-dir", str(out)]
+    files = ["--out", str(tmp_path / "l.png"), "--overlay", str(tmp_path / "o.png")]
+    assert main([str(PHOTO), *model, *files, "--json", str(tmp_path / "s.json")]) == 0
+    labels = np.asarray(Image.open(tmp_path / "l.png"))
+    overlay = np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))
+    assert labels.max() < 7
+    np.testing.assert_array_equal(overlay, np.asarray(generated_palette(7), np.uint8)[labels])
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["label_set"] == "custom" and summary["classes"][0]["name"].startswith("class ")
 
 
 def test_non_segformer_is_refused_and_nothing_is_written(tmp_path, capsys):
