@@ -223,7 +223,8 @@ def export(args, precisions: list[str], temp: Path, argv: list[str]) -> str:
         files={p: {"file": PRECISION_FILES[p], **pinned[PRECISION_FILES[p]]} for p in precisions},
         seconds={"export": timings, "total": clock() - start},
         conditions=f"onnxruntime {onnxruntime.__version__} CPU, {args.threads or 'default'} "
-        f"threads, median of {args.repeat} runs; torch {torch.__version__}, transformers "
+        + (f"threads, median of {args.repeat} runs" if args.repeat else "threads, not timed")
+        + f"; torch {torch.__version__}, transformers "
         f"{transformers.__version__}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
     )
     return validate.write(report, temp)
