@@ -221,6 +221,10 @@ def test_b4_manifest_points_to_export_and_takes_its_folder(b4_export, tmp_path, 
     assert main([str(PHOTO), "--model", "segformer-b4-ade"]) == 2
     err = capsys.readouterr().err
     assert f"python -m sceneseg export {b4.export['source']} --out" in err
+    # Published variants lacking a precision (B1: fp32 only) say the same for that precision.
+    assert main([str(PHOTO), "--model", "segformer-b1-ade", "--precision", "q8"]) == 2
+    err = capsys.readouterr().err
+    assert "no published q8 file" in err and "export nvidia/segformer-b1-finetuned-ade" in err
     # The same kind of manifest for the random checkpoint (its source and widths): --model-dir
     # an export's folder takes the files pinned there, checked against 'expect'.
     raw = json.loads(b4.path.read_text())

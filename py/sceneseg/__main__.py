@@ -87,7 +87,10 @@ def prepare(args, model_id: str, precision: str, command: list[str]):
         raise UsageError(manifest.export_hint())
     if precision not in manifest.precisions:
         raise UsageError(
-            f"{manifest.id} has no {precision} weights pinned; it has: "
+            manifest.export_hint(precision)
+            + f"; or use what it has: {', '.join(manifest.precisions)}"
+            if manifest.export
+            else f"{manifest.id} has no {precision} weights pinned; it has: "
             f"{', '.join(manifest.precisions)}"
         )
     try:

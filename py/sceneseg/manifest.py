@@ -131,11 +131,12 @@ class Manifest:
             raise FetchError(f"no model {model_id!r}; known models: {', '.join(known) or 'none'}")
         return cls.load(path)
 
-    def export_hint(self) -> str:
-        """How to make this model's files when none is published (``export``)."""
+    def export_hint(self, precision: str | None = None) -> str:
+        """How to make this model's files (``export``): all of them, or ``precision``'s."""
         source = (self.export or {}).get("source", "CHECKPOINT")
+        what = f"no published {precision} file" if precision else "no published ONNX file"
         return (
-            f"{self.id} has no published ONNX file pinned: make the files from the PyTorch "
+            f"{self.id} has {what} pinned: make the files from the PyTorch "
             f"checkpoint {source} (pip install -e '.[export]'; the checkpoint in the Hugging "
             f"Face cache or a folder) with\n"
             f"  python -m sceneseg export {source} --out models-local/{self.id}\n"
@@ -187,8 +188,8 @@ def exported_manifest(manifest: Manifest, local_dir: Path | None) -> Manifest:
     if not manifest.export or local_dir is None:
         return manifest
     path = Path(local_dir) / "manifest.json"
-    if not path.is_file():
-        return manifest
+    if not path.is_file() or "exported" not in json.loads(path.read_text(encoding="utf-8")):
+        return manifest  # published files (or a built site's own manifest.json) there
     made = Manifest.load(path)
     source = (made.exported or {}).get("source")
     if source != manifest.export.get("source"):

@@ -79,6 +79,7 @@ def add_models(out: Path, args, command: list[str]) -> tuple[dict, dict]:
             raise BuildError(
                 f"{manifest.id} has no {', '.join(missing)} file pinned "
                 f"(it has: {', '.join(manifest.precisions)})"
+                + (f"\n{manifest.export_hint(', '.join(missing))}" if manifest.export else "")
             )
         if missing:
             log(
