@@ -138,6 +138,7 @@ def export(args, precisions: list[str], temp: Path, argv: list[str]) -> str:
 
     from ..manifest import sha256_file
     from ..model import ModelInfo
+    from ..quantize.__main__ import find_photos
     from ..quantize.recipes import SCHEMES, make
     from . import checkpoint, validate
 
@@ -167,7 +168,7 @@ def export(args, precisions: list[str], temp: Path, argv: list[str]) -> str:
         timings[precision] = clock() - t
     print("made " + ", ".join(f"{p} in {s:.1f} s" for p, s in timings.items()), file=sys.stderr)
 
-    photos = validate.find_photos(args.photos) if args.photos else []
+    photos = find_photos(args.photos) if args.photos else []
     photos = photos[: args.limit] if args.limit else photos
     if not photos:
         notes.append("no photos: labels not compared with PyTorch's (--photos DIR)")

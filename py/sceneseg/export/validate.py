@@ -6,22 +6,12 @@ native speed per precision."""
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..model import ModelInfo
 from ..processing import SegformerProcessor, decode
-
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-def find_photos(folder: Path) -> list[Path]:
-    """Photos under ``folder``; an ADE20K annotation (x.png beside x.jpg) is not a photo."""
-    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
-    return [p for p in found if not (p.suffix == ".png" and p.with_suffix(".jpg").exists())]
 
 
 def torch_labels(model, pixel_values: np.ndarray, height: int, width: int):
@@ -105,18 +95,12 @@ def dynamic_shape_check(model, fp32, info: ModelInfo) -> dict:
 
 
 def native_speed(runners: dict, info: ModelInfo, repeat: int) -> dict[str, float]:
-    """Median ms of one model run per precision at the input size, runs alternating between
-    precisions (a busy machine slows them alike), after one warm-up run each."""
+    """Median ms of one model run per precision at the input size (the quantize report's
+    alternating runs)."""
+    from ..quantize.report import alternating_medians
+
     pixel_values = np.zeros((1, 3, info.preprocess.height, info.preprocess.width), np.float32)
-    times: dict[str, list[float]] = {p: [] for p in runners}
-    for segmenter in runners.values():
-        segmenter.backend.run_sync(pixel_values)
-    for _ in range(repeat):
-        for precision, segmenter in runners.items():
-            start = time.perf_counter()
-            segmenter.backend.run_sync(pixel_values)
-            times[precision].append((time.perf_counter() - start) * 1000)
-    return {p: statistics.median(t) for p, t in times.items()}
+    return alternating_medians(runners, pixel_values, repeat)
 
 
 def markdown(report: dict) -> str:

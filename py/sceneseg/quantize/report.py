@@ -94,6 +94,12 @@ def native_speed(
     runners = segmenters(model_dir, files, threads)
     first = next(iter(runners.values()))
     pixels = first.processor.preprocess(decode(photo.read_bytes()))
+    return alternating_medians(runners, pixels, repeat)
+
+
+def alternating_medians(runners: dict, pixels: np.ndarray, repeat: int) -> dict[str, float]:
+    """Median ms of one model run per Segmenter on ``pixels``, after a warm-up run each,
+    runs alternating between them (a busy machine slows them alike)."""
     for runner in runners.values():  # warm-up
         runner.backend.run_sync(pixels)
     samples: dict[str, list[float]] = {name: [] for name in runners}
