@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
@@ -219,3 +220,47 @@ def test_widget_never_posts_to_any_origin():
     assert len(calls) >= 2
     assert all("targetOrigin: " in call for call in calls), calls
     assert not re.search(r"targetOrigin:\s*['\"]\*", code)
+
+
+def module_graph(entry: Path) -> set[Path]:
+    """Every web/ module `entry` loads: static and dynamic imports, and workers it starts
+    (`new URL('./x.js', import.meta.url)`)."""
+    pattern = re.compile(
+        r"""(?:\bfrom\s*|\bimport\s*\(?\s*|new URL\(\s*)['"](\.{1,2}/[^'"]+\.m?js)['"]"""
+    )
+    seen: set[Path] = set()
+    todo = [entry.resolve()]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        code = re.sub(r"/\*.*?\*/", "", path.read_text(), flags=re.S)  # comments name
+        code = re.sub(r"^\s*//.*$", "", code, flags=re.M)  # examples, not imports
+        for spec in pattern.findall(code):
+            target = (path.parent / spec).resolve()
+            if target.is_relative_to(ROOT / "web" / "vendor") or target == ROOT / "web" / "sw.js":
+                continue  # added by the build: Pyodide, onnxruntime-web, the service worker
+            assert target.is_file(), f"{path.relative_to(ROOT)} imports {spec}, which is missing"
+            todo.append(target)
+    return seen
+
+
+def test_widget_and_app_share_code_through_lib_only():
+    """The widget's room (web/embed/) leans on the shared room (web/lib/), never on the app's
+    (web/app/): the legend, the painter and its worker, the colouring are in web/lib/."""
+    web = ROOT / "web"
+    widget = module_graph(web / "embed" / "embed.js")
+    app = module_graph(web / "app" / "main.js")
+    rooms = {p.relative_to(web).parts[0] for p in widget}
+    assert rooms <= {"embed", "lib", "worker"}, sorted(str(p.relative_to(web)) for p in widget)
+    shared = {p.relative_to(web).as_posix() for p in widget & app}
+    # What both draw with, from the one shared room (and the engine's worker behind the API).
+    for module in ("lib/sceneseg.js", "lib/legend.js", "lib/painter.js", "lib/paint-worker.js"):
+        assert module in shared, module
+    assert "lib/colorize.js" in shared
+    assert {m for m in shared if not m.startswith(("lib/", "worker/"))} == set()
+    # web/lib/ itself depends on no UI room.
+    for path in (web / "lib").glob("*.js"):
+        for module in module_graph(path):
+            assert module.relative_to(web).parts[0] in {"lib", "worker"}, (path.name, module)

@@ -7,7 +7,7 @@ import { showAppStatus } from './app-status.js';
 import { backendPreference, mountBackendSetting } from './backend-setting.js';
 import { setupBatch, startBatch } from './batch/batch.js';
 import { elementsById } from './elements.js';
-import { createPainter } from './painter.js';
+import { createPainter } from '../lib/painter.js';
 import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
 import { createPhotoView } from './photo-view.js';

@@ -1,14 +1,15 @@
 // The photo's result on screen: the viewer (overlay, split, side by side, confidence; zoom and
 // pan), the legend (isolate, hide, highlight, filter, groups), the confidence threshold, the
-// repaints (paint-worker.js via painter.js) and the read-out under the pointer. The downloads
+// repaints (lib/paint-worker.js via lib/painter.js) and the read-out under the pointer. The downloads
 // of the shown result: photo-downloads.js.
 import { elementsById } from './elements.js';
-import { formatPercent, groupsOf, renderLegend, updateLegend } from './legend.js';
+import { packRGBA } from '../lib/colorize.js';
+import { formatPercent, groupsOf, renderLegend, updateLegend } from '../lib/legend.js';
 import { createPhotoDownloads } from './photo-downloads.js';
 import { createViewer } from './viewer.js';
 
 /**
- * @param {object} page  segmenter (lib/sceneseg.js), painter (painter.js, shared with the
+ * @param {object} page  segmenter (lib/sceneseg.js), painter (lib/painter.js, shared with the
  *   photo's decoding), announce(text) and showError(message) (main.js)
  * @returns {{show(file, result, photoKey): Promise<void>, showConfidence(result, later, error?): void}}
  */
@@ -167,7 +168,7 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
       let alpha = visible ? 255 : 0;
       if (view.highlighted !== null && visible && c.id !== view.highlighted) alpha = 40;
       const [r, g, b] = c.color;
-      lut[c.id] = ((alpha << 24) | (b << 16) | (g << 8) | r) >>> 0;
+      lut[c.id] = packRGBA(r, g, b, alpha);
     }
     return lut;
   }

@@ -3,8 +3,8 @@
 // requester's origin only (never to '*'); a malformed request gets an error reply, never an
 // exception.
 import { createSegmenter, InputError } from '../lib/sceneseg.js';
-import { formatPercent } from '../app/legend.js';
-import { createPainter } from '../app/painter.js';
+import { formatPercent } from '../lib/legend.js';
+import { createPainter } from '../lib/painter.js';
 
 export const PROTOCOL = 1;
 const MAX_BYTES = 200e6; // a request larger than this is refused before decoding

@@ -2,7 +2,7 @@
 // bar with the time left, and one zip of everything built in the worker as the photos finish.
 // The page keeps per photo only its File (a handle, not its pixels), a small overlay PNG and
 // its class list, so memory stays flat however long the batch.
-import { formatPercent } from '../legend.js';
+import { formatPercent } from '../../lib/legend.js';
 
 const $ = (id) => document.getElementById(id);
 let api = null; // set by setupBatch

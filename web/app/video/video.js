@@ -5,7 +5,7 @@
 // worker never idles between frames (capture, messages and the wait for the video's next
 // frame overlap its work) and the frame waits there briefly: nothing queues up. The files out
 // (the recording, the class shares) are video-downloads.js.
-import { formatPercent } from '../legend.js';
+import { formatPercent } from '../../lib/legend.js';
 import { createVideoDownloads } from './video-downloads.js';
 
 const SIZES = [192, 256, 320, 384, 512];

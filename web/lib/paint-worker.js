@@ -13,13 +13,14 @@
 //                threshold: 0..255}
 // Messages out: {type: 'photo', seq, bitmap|null}
 //               {type: 'paint', seq, bitmap}
+import { colorize, greyLut, rgbaBitmap } from './colorize.js';
 import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
 
 let labels = null;
 let confidence = null;
 let width = 0;
 let height = 0;
-let pixels = null; // reused output buffer (RGBA as Uint32)
+let rgba = null; // reused output buffer (RGBA bytes)
 const decoded = new Map(); // key -> Promise<{raw: ImageBitmap, orientation}>
 
 self.onmessage = async ({ data: message }) => {
@@ -38,7 +39,7 @@ self.onmessage = async ({ data: message }) => {
   } else if (message.type === 'labels') {
     ({ labels, width, height } = message);
     confidence = null;
-    pixels = null;
+    rgba = null;
   } else if (message.type === 'confidence') {
     confidence = message.confidence;
   } else if (message.type === 'paint') {
@@ -78,24 +79,11 @@ async function uprightPhoto(photo, { width, height }) {
   return canvas.transferToImageBitmap();
 }
 
-/** Each pixel in lut[class] (RGBA packed as the platform's Uint32), or its confidence in grey. */
+/** Each pixel in lut[class], or its confidence in grey (web/lib/colorize.js, the one colouring
+ *  function the engine worker's overlays use too); below the threshold: transparent. */
 async function paint({ mode, lut, threshold }) {
-  const count = width * height;
-  pixels ??= new Uint32Array(count);
-  const little = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-  if (mode === 'confidence' && confidence) {
-    // Grey ramp, opaque; pixels below the threshold in the unlabelled colour (transparent).
-    const grey = new Uint32Array(256);
-    for (let v = 0; v < 256; v++) grey[v] = little ? (0xff000000 | (v << 16) | (v << 8) | v) >>> 0 : ((v << 24) | (v << 16) | (v << 8) | 0xff) >>> 0;
-    for (let i = 0; i < count; i++) {
-      const c = confidence[i];
-      pixels[i] = c < threshold ? 0 : grey[c];
-    }
-  } else if (confidence && threshold > 0) {
-    for (let i = 0; i < count; i++) pixels[i] = confidence[i] < threshold ? 0 : lut[labels[i]];
-  } else {
-    for (let i = 0; i < count; i++) pixels[i] = lut[labels[i]];
-  }
-  const image = new ImageData(new Uint8ClampedArray(pixels.buffer), width, height);
-  return createImageBitmap(image, { premultiplyAlpha: 'none' });
+  rgba ??= new Uint8ClampedArray(width * height * 4);
+  if (mode === 'confidence' && confidence) colorize(confidence, greyLut(threshold), { out: rgba });
+  else colorize(labels, lut, { out: rgba, mask: confidence, threshold });
+  return rgbaBitmap(rgba, width, height);
 }
