@@ -213,10 +213,10 @@ def test_a_damaged_cached_model_is_replaced(browser, built_site, tmp_path):
         # Truncate the stored bytes, as a crash during a write or a disk error would.
         page.evaluate(
             """() => new Promise((resolve, reject) => {
-              const open = indexedDB.open('sceneseg-models');
+              const open = indexedDB.open('sceneseg');  // web/worker/idb-store.js
               open.onsuccess = () => {
-                const tx = open.result.transaction('files', 'readwrite');
-                const store = tx.objectStore('files');
+                const tx = open.result.transaction('models', 'readwrite');
+                const store = tx.objectStore('models');
                 store.openCursor().onsuccess = (e) => {
                   const cursor = e.target.result;  // cut the bytes short
                   if (cursor) cursor.update({...cursor.value, bytes: new ArrayBuffer(9)});
@@ -237,6 +237,94 @@ def test_a_damaged_cached_model_is_replaced(browser, built_site, tmp_path):
         page.reload()
         wait_ready(page)
         assert site.requested(MODEL_FILE) == []
+
+
+# The two databases of builds before web/worker/idb-store.js, as they wrote them: the model's
+# real bytes under 'sceneseg-models'/'files', a snapshot under 'sceneseg-python'/'snapshots'.
+OLD_DATABASES = """async ({ url, sha256 }) => {
+  const bytes = await (await fetch(url)).arrayBuffer();
+  const write = (name, store, options, record, key) => new Promise((resolve, reject) => {
+    const open = indexedDB.open(name, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(store, options);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction(store, 'readwrite');
+      tx.objectStore(store).put(record, key);
+      tx.oncomplete = () => { open.result.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+  await write('sceneseg-models', 'files', { keyPath: 'sha256' },
+              { sha256, name: url, size: bytes.byteLength, bytes, stored: Date.now() });
+  const snapshot = { key: 'an older build', data: new Uint8Array(1 << 20), sha256: '0'.repeat(64) };
+  await write('sceneseg-python', 'snapshots', undefined, snapshot, 'python');
+  return (await indexedDB.databases()).map((d) => d.name).sort();
+}"""
+# What the one database holds: its store names, the model records' keys, the snapshot's key.
+NEW_DATABASE = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('sceneseg');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const tx = db.transaction(['models', 'python']);
+    const models = tx.objectStore('models').getAllKeys();
+    const python = tx.objectStore('python').get('python');
+    tx.oncomplete = () => {
+      db.close();
+      resolve({ stores: [...db.objectStoreNames], models: models.result,
+                python: python.result ? python.result.key.slice(0, 40) : null });
+    };
+  };
+})"""
+
+
+def test_old_databases_are_migrated_without_downloading_the_model(browser, built_site, tmp_path):
+    info = json.loads((built_site / "build-info.json").read_text())
+    model = info["models"][STANDIN_ID]
+    sha256 = model["files"][model["precisions"]["q8"]]["sha256"]
+    with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # A page of the origin that is not the app: the old databases exist before it starts.
+        page.goto(site.url + "build-info.json")
+        names = page.evaluate(OLD_DATABASES, {"url": "/" + MODEL_FILE, "sha256": sha256})
+        assert names == ["sceneseg-models", "sceneseg-python"]
+        site.log.clear()
+
+        page.goto(site.url)
+        wait_ready(page)
+        # The model came from the migrated record: not one request for it on the wire.
+        assert site.requested(MODEL_FILE) == []
+        assert "model_from_cache" in json.loads(page.get_attribute("#engine", "data-startup"))
+        # Nothing left behind: only the one database, with the model under its sha256.
+        assert page.evaluate("indexedDB.databases().then(l => l.map(d => d.name))") == ["sceneseg"]
+        held = page.evaluate(NEW_DATABASE)
+        assert sorted(held["stores"]) == ["models", "python"]
+        assert held["models"] == [sha256]
+        # The old snapshot was dropped, not restored (another build's); this build stores its
+        # own once the worker is idle.
+        assert json.loads(page.get_attribute("#engine", "data-python"))["mode"] == "normal"
+        for _ in range(120):
+            if page.evaluate(NEW_DATABASE)["python"] is not None:
+                break
+            page.wait_for_timeout(500)
+        assert page.evaluate(NEW_DATABASE)["python"] == info_text_start(built_site)
+        labels = segment(page, tmp_path, 1)
+        assert labels.shape == (300, 451)
+
+        # The next visit: still no model download, Python from the new snapshot.
+        site.log.clear()
+        page.reload()
+        wait_ready(page)
+        assert site.requested(MODEL_FILE) == []
+        assert json.loads(page.get_attribute("#engine", "data-python"))["mode"] == "snapshot"
+        assert errors == []
+
+
+def info_text_start(site: Path) -> str:
+    """The first 40 characters of the key a snapshot is stored under: build-info.json's text."""
+    return (site / "build-info.json").read_text()[:40]
 
 
 def test_storage_refused_turns_caching_off_not_segmentation(browser, built_site, tmp_path):

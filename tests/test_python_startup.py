@@ -39,14 +39,15 @@ RECORD_READY = """
   };
 })();
 """
-# The stored snapshot entry as the test sees it: null or {key, size}.
+# The stored snapshot entry as the test sees it: null or {key, size} (web/worker/idb-store.js:
+# database 'sceneseg', store 'python').
 STORED = """async () => new Promise((resolve) => {
-  const open = indexedDB.open('sceneseg-python');
+  const open = indexedDB.open('sceneseg');
   open.onupgradeneeded = () => open.transaction.abort();
   open.onerror = () => resolve(null);
   open.onsuccess = () => {
     const db = open.result;
-    const get = db.transaction('snapshots').objectStore('snapshots').get('python');
+    const get = db.transaction('python').objectStore('python').get('python');
     get.onsuccess = () => {
       db.close();
       resolve(get.result ? { key: get.result.key, size: get.result.data.byteLength } : null);
@@ -55,11 +56,11 @@ STORED = """async () => new Promise((resolve) => {
 })"""
 # Flip 64 bytes in the middle of the stored snapshot (its SHA-256 no longer matches).
 DAMAGE = """async () => new Promise((resolve, reject) => {
-  const open = indexedDB.open('sceneseg-python');
+  const open = indexedDB.open('sceneseg');
   open.onsuccess = () => {
     const db = open.result;
-    const tx = db.transaction('snapshots', 'readwrite');
-    const store = tx.objectStore('snapshots');
+    const tx = db.transaction('python', 'readwrite');
+    const store = tx.objectStore('python');
     const get = store.get('python');
     let damaged;
     get.onsuccess = () => {
@@ -76,8 +77,8 @@ DAMAGE = """async () => new Promise((resolve, reject) => {
 
 
 READ_MIDDLE = """async () => new Promise((resolve) => {
-  indexedDB.open('sceneseg-python').onsuccess = ({ target: { result: db } }) => {
-    db.transaction('snapshots').objectStore('snapshots').get('python').onsuccess = ({ target }) => {
+  indexedDB.open('sceneseg').onsuccess = ({ target: { result: db } }) => {
+    db.transaction('python').objectStore('python').get('python').onsuccess = ({ target }) => {
       const data = target.result.data;
       const middle = data.length >> 1;
       db.close();

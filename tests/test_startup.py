@@ -62,3 +62,55 @@ def test_with_no_photo_waiting_the_warm_up_follows_ready(browser, site_url):
     page.set_input_files("#file", str(PHOTO))
     page.wait_for_selector("body[data-result='1']", timeout=120_000)
     page.context.close()
+
+
+def build_info_requests(page) -> list[str]:
+    """build-info.json requests of the page and its workers (a service worker's are not here)."""
+    seen = []
+    page.on("request", lambda r: seen.append(r.url) if r.url.endswith("/build-info.json") else None)
+    return seen
+
+
+def test_the_page_reads_build_info_once(browser, site_url):
+    context = browser.new_context(service_workers="block")
+    page = context.new_page()
+    seen = build_info_requests(page)
+    page.goto(site_url)
+    page.wait_for_selector("body[data-ready=true]", timeout=180_000)
+    # The model file's line, from the same read (without build-info: the precision only).
+    page.wait_for_function("document.querySelector('#model-file').textContent.includes('sha256')")
+    # main.js's one read: its text went to the worker with 'init', its object to the model
+    # picker; neither fetched it again.
+    assert len(seen) == 1, seen
+    context.close()
+
+
+# The public API given build-info.json's text late, as a promise: a photo and a cache request
+# posted before 'init' wait behind it, and the worker does not fetch the file itself.
+LATE_BUILD_INFO = """async () => {
+  const { createSegmenter } = await import('/lib/sceneseg.js');
+  const text = new Promise((resolve) =>
+    setTimeout(() => fetch('/build-info.json').then((r) => r.text()).then(resolve), 1500));
+  const segmenter = createSegmenter({ buildInfo: text });
+  const canvas = new OffscreenCanvas(64, 48);
+  const context = canvas.getContext('2d');
+  context.fillStyle = '#3a6'; context.fillRect(0, 0, 64, 48);
+  context.fillStyle = '#888'; context.fillRect(0, 24, 64, 24);
+  const photo = await canvas.convertToBlob({ type: 'image/png' });
+  const [result, cached] = await Promise.all([segmenter.segment(photo), segmenter.cachedModels()]);
+  const info = await segmenter.ready;
+  return { size: [result.width, result.height], labels: result.labels.length,
+           cached: Array.isArray(cached), python: info.python.mode, model: info.model.id };
+}"""
+
+
+def test_build_info_given_later_holds_messages_behind_init(browser, site_url):
+    context = browser.new_context(service_workers="block")
+    page = context.new_page()
+    seen = build_info_requests(page)
+    page.goto(site_url + "build-info.json")  # the origin, without the app's own engine
+    got = page.evaluate(LATE_BUILD_INFO)
+    assert got["size"] == [64, 48] and got["labels"] == 64 * 48
+    assert got["cached"] and got["model"]
+    assert len(seen) == 2, seen  # the document itself and the one read passed on
+    context.close()

@@ -25,6 +25,12 @@ export const hooks = { startBatch };
 // ---- engine ---------------------------------------------------------------------------------
 
 let lastStage = '';
+// build-info.json, read once per page, while the worker starts: its text goes to the worker in
+// 'init' (it keys Python's start-up snapshot), the parsed object to the model picker and the
+// model file's line.
+const buildInfoText = fetch('build-info.json').then((r) => (r.ok ? r.text() : Promise.reject(new Error(`build-info.json: HTTP ${r.status}`))));
+const buildInfo = buildInfoText.then(JSON.parse);
+buildInfo.catch(() => {}); // the worker then fetches it and says what failed
 // Backend and model file: automatic, or as the URL / the setting say (backend-setting.js).
 const showChoice = mountBackendSetting(ui.details, ui.detailsList);
 const params = new URLSearchParams(location.search);
@@ -32,6 +38,7 @@ const segmenter = createSegmenter({
   ...backendPreference(),
   model: params.get('model') || undefined, // a model id of this build (README: variants)
   snapshot: params.get('snapshot') !== '0', // ?snapshot=0: Python starts afresh
+  buildInfo: buildInfoText,
   // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
   onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
 });
@@ -60,7 +67,7 @@ segmenter.ready.then(
     ui.engine.dataset.python = JSON.stringify(info.python ?? null); // mode, ms and its steps
     showChoice(info.choice);
     showAppStatus(ui.appStatus, segmenter, info);
-    mountModelSetting(ui.details, info.model.id); // when the build has several models
+    buildInfo.then((build) => mountModelSetting(ui.details, info.model.id, build), () => {}); // several models
     // Navigation -> ready, for benchmarks and tests.
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     if (info.model.standin) {
@@ -83,7 +90,7 @@ segmenter.ready.then(
 
 async function describeModelFile(info) {
   try {
-    const build = await (await fetch('build-info.json')).json();
+    const build = await buildInfo;
     const model = build.models?.[info.model.id] ?? build.model;
     const file = model.precisions[info.precision];
     const sha = model.files[file]?.sha256 ?? '';

@@ -7,14 +7,9 @@ const LARGE_BYTES = 50e6; // a download a visitor on a phone plan should be warn
 /**
  * @param {HTMLElement} container  where the setting goes (the Details panel)
  * @param {string} current  the model id in use
+ * @param {object} build  build-info.json, parsed (main.js reads it once per page)
  */
-export async function mountModelSetting(container, current) {
-  let build;
-  try {
-    build = await (await fetch(new URL('../build-info.json', import.meta.url))).json();
-  } catch {
-    return;
-  }
+export function mountModelSetting(container, current, build) {
   const models = Object.values(build.models ?? {});
   if (models.length < 2) return; // nothing to choose
   const label = document.createElement('label');

@@ -11,7 +11,13 @@
 //   result.timings           // ms per stage: queued (waiting for the engine or earlier
 //                            // photos), decode, preprocess, model, postprocess, transfer,
 //                            // overlay, messaging: together, the time from segment() to result
-//   await result.labelsPng   // Blob: the label map as PNG (pixel value = class id)
+//   await result.labelsPng   // Blob: the label map as PNG (pixel value = class id), encoded
+//                            // in the worker when first awaited (spreading or storing the
+//                            // result asks for nothing); the worker holds only the latest
+//                            // result, so for an older one it rejects with StaleResultError:
+//                            // await it before segmenting the next photo
+//   await result.export(kind, options)   // Blob: a file of this result (kinds as
+//                            // segmenter.export); StaleResultError once a newer one replaced it
 //   result.confidence        // with segment(file, {confidence: true}): Uint8Array,
 //                            // round(p * 255) per pixel, p = softmax probability of its class
 //   await result.laterConfidence  // with {confidence: 'after'}: the result comes as soon as
@@ -27,13 +33,17 @@
 //   await segmenter.ready    // {model, backend, threads, startup, cache, ...}: resolves after the
 //                            // warm-up run, so a photo segmented from then on runs at full speed;
 //                            // segment() may be called earlier: the photo waits for the engine
+//   await segmenter.classShares('csv', rows)   // Blob: class shares of several images as
+//                            // CSV or JSON (the batches' layout), rows: [{photo, width, height,
+//                            // classes: [{id, pixels}]}] (the video mode's per-frame shares)
 //   await segmenter.cachedModels()   // [{name, size, sha256, stored}] in IndexedDB
 //   await segmenter.clearCachedModels()
 
-/** Raised for input the user can fix (wrong file type, damaged, too large, empty). */
-export class InputError extends Error {
-  name = 'InputError';
-}
+import { createRequester, InputError, StaleResultError } from './engine-protocol.js';
+
+// InputError: input the user can fix (wrong file type, damaged, too large, empty).
+// StaleResultError: a file asked of a result the worker no longer holds (see labelsPng above).
+export { InputError, StaleResultError };
 
 /** The label-map value of a pixel whose confidence is below the export threshold. */
 export const UNLABELLED = 255;
@@ -74,124 +84,73 @@ export function exportName(photoName, kind, className) {
 }
 
 /**
- * @param {{model?: string, snapshot?: boolean, precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ * @param {{model?: string, snapshot?: boolean, precision?: 'q8'|'fp16'|'fp32', backend?: 'webgpu'|'wasm', webgpuFail?: 'adapter'|'session'|'run'|'lost', buildInfo?: string|Promise<string>, onProgress?: (p: {stage: string, message: string, loaded?: number, total?: number}) => void}} [config]
+ *   buildInfo: build-info.json's text, or a promise of it, for a page that reads the file
+ *   itself: the worker then does not fetch it again. Optional: without it the worker does.
  */
 export function createSegmenter(config = {}) {
   const worker = new Worker(new URL('../worker/segment-worker.js', import.meta.url), { type: 'module' });
   const onProgress = config.onProgress ?? (() => {});
-  const jobs = new Map(); // id -> {resolve, reject, png?, started?}
-  const laterConfidence = new Map(); // id -> deferred, for segment(file, {confidence: 'after'})
-  const calls = new Map(); // id -> {resolve, reject} for cache requests
   let results = 0; // results received: export() needs one
-  let nextId = 1;
   const warmed = deferred(); // the warm-up run after ready, if one runs
-  let readyResolve, readyReject;
-  const ready = new Promise((resolve, reject) => {
-    readyResolve = resolve;
-    readyReject = reject;
-  });
+  const ready = deferred();
+  ready.promise.catch(() => {}); // a caller that never awaits it sees no unhandled rejection
 
-  worker.onmessage = ({ data: message }) => {
-    const job = jobs.get(message.id);
-    switch (message.type) {
-      case 'progress':
-        if (message.stage === 'warmed') warmed.resolve({ ms: message.ms });
-        else onProgress(message);
-        break;
-      case 'ready':
-        readyResolve(message.info);
-        break;
-      case 'result': {
-        if (!job) break;
-        results++;
-        const { timings } = message.result;
-        // What the stages do not account for: messages, copies between threads.
-        const worker = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
-        timings.messaging = Math.max(0, performance.now() - job.started - worker);
-        const later = laterConfidence.get(message.id);
-        job.resolve({ ...message.result, labelsPng: job.png.promise, ...(later && { laterConfidence: later.promise }) });
-        break;
-      }
-      case 'confidence': {
-        const later = laterConfidence.get(message.id);
-        laterConfidence.delete(message.id);
-        if (message.error) later?.reject(new Error(message.error));
-        else later?.resolve(message.dropped ? null : { confidence: message.confidence, classes: message.classes, ms: message.ms });
-        break;
-      }
-      case 'cache': {
-        const call = calls.get(message.id);
-        calls.delete(message.id);
-        if (message.error) call?.reject(new Error(message.error));
-        else call?.resolve(message.entries);
-        break;
-      }
-      case 'export':
-        job?.resolve(new Blob([message.data], { type: message.mime }));
-        jobs.delete(message.id);
-        break;
-      case 'reply': // segmentFrame, batch.*: one message answers the call
-        job?.resolve(message.value);
-        jobs.delete(message.id);
-        break;
-      case 'labels-png':
-        job?.png.resolve(new Blob([message.png], { type: 'image/png' }));
-        jobs.delete(message.id);
-        break;
-      case 'error': {
-        const error = message.kind === 'input' ? new InputError(message.message) : new Error(message.message);
-        if (job) {
-          job.reject(error);
-          job.png?.reject(error);
-          jobs.delete(message.id);
-          laterConfidence.get(message.id)?.resolve(null);
-          laterConfidence.delete(message.id);
-        } else {
-          readyReject(error);
-        }
-        break;
-      }
-    }
-  };
+  // Every request, of every kind, waits in the requester's one map (lib/engine-protocol.js).
+  const requests = createRequester(worker, (event) => {
+    if (event.type === 'progress') onProgress(event);
+    else if (event.type === 'backend') onProgress({ stage: 'backend', message: event.message, choice: event.choice });
+    else if (event.type === 'ready') ready.resolve(event.info);
+    else if (event.type === 'warmed') warmed.resolve({ ms: event.ms });
+    else if (event.type === 'failed') ready.reject(new Error(event.message));
+  });
+  const call = (type, fields, transfer) => requests.request(type, fields, { transfer }).promise;
+  const toBlob = ({ data, mime }) => new Blob([data], { type: mime });
   // A worker that dies (failed to load, out of memory) must not leave callers waiting forever.
   worker.onerror = (event) => {
     const error = new Error(`The segmentation worker stopped: ${event.message || 'unknown error'}`);
-    readyReject(error);
-    for (const job of jobs.values()) {
-      job.reject(error);
-      job.png?.reject(error);
-    }
-    jobs.clear();
-    for (const later of laterConfidence.values()) later.reject(error);
-    laterConfidence.clear();
+    ready.reject(error);
+    requests.stop(error);
   };
   // Served by the service worker: the app's files are local and were verified when cached.
   const controlled = Boolean(globalThis.navigator?.serviceWorker?.controller);
   // backend: 'webgpu' | 'wasm' | undefined (automatic); webgpuFail: tests of the fallback only.
   // snapshot: false starts Python afresh instead of from its stored snapshot.
-  const { model, precision, backend, webgpuFail, snapshot } = config;
-  worker.postMessage({ type: 'init', model, precision, backend, webgpuFail, controlled, snapshot });
-
-  function cacheCall(action) {
-    const id = nextId++;
-    worker.postMessage({ type: 'cache', id, action });
-    return new Promise((resolve, reject) => calls.set(id, { resolve, reject }));
+  const { model, precision, backend, webgpuFail, snapshot, buildInfo } = config;
+  const init = { type: 'init', model, precision, backend, webgpuFail, controlled, snapshot };
+  // build-info.json's text (it keys Python's snapshot, so the text, not a parsed copy). A
+  // promise of it does not hold up the worker's start: the worker loads its modules meanwhile,
+  // and messages posted before 'init' wait behind it. If it fails, the worker fetches the file.
+  if (typeof buildInfo?.then === 'function') {
+    postFirst(worker, Promise.resolve(buildInfo).then((text) => ({ ...init, buildInfo: text }), () => init));
+  } else {
+    worker.postMessage({ ...init, buildInfo }); // (the notice 'init': engine-protocol.js)
   }
 
-  /** A request answered by one 'reply' (or 'error') message. */
-  function call(message, transfer = []) {
-    const id = nextId++;
-    const noPng = { resolve() {}, reject() {} };
-    const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png: noPng }));
-    worker.postMessage({ ...message, id }, transfer);
-    return result;
+  /** A file of segment request `photo`'s result (the worker refuses it once it is stale). */
+  function exportOf(photo, kind, options = {}) {
+    if (!(kind in EXPORT_KINDS)) {
+      return Promise.reject(new InputError(`Unknown export "${kind}"; one of: ${Object.keys(EXPORT_KINDS).join(', ')}.`));
+    }
+    return call('export', { kind, options: { ...options }, ...(photo !== undefined && { photo }) }).then(toBlob);
+  }
+
+  /** A thenable that asks for the label PNG when its then() is first called, then keeps it. */
+  function lazyLabelsPng(photo) {
+    let png = null;
+    const get = () => (png ??= exportOf(photo, 'labels-png'));
+    return {
+      then: (onDone, onError) => get().then(onDone, onError),
+      catch: (onError) => get().catch(onError),
+      finally: (onFinally) => get().finally(onFinally),
+    };
   }
 
   return {
     /** Resolves with {model, precision, backend, choice: {backend, precision, file, reason}, versions}
      *  once the model is loaded. A later switch from WebGPU to WASM comes as a progress
      *  message with stage 'backend' and the new choice. */
-    ready,
+    ready: ready.promise,
     /** Resolves with {ms} when the warm-up run after ready is done: from then on a photo gets
      *  steady-state speed. Never resolves when a photo was already waiting at ready (its own
      *  run warmed the model instead) or on a software GPU adapter. For diagnostics. */
@@ -202,42 +161,37 @@ export function createSegmenter(config = {}) {
      *     dropped if it has not started, its result discarded if it has; the promise rejects
      *     with signal.reason. confidence: true: also compute result.confidence before the
      *     result comes (costs seconds at 12 MP); 'after': result.laterConfidence, computed
-     *     once the result is out.
+     *     once the result is out (its own request to the worker).
      */
     async segment(file, { signal, confidence = false } = {}) {
       signal?.throwIfAborted();
-      const id = nextId++;
-      const png = deferred();
-      png.promise.catch(() => {}); // a failed job rejects both; the caller sees the first
       const started = performance.now();
-      const result = new Promise((resolve, reject) => jobs.set(id, { resolve, reject, png, started }));
-      if (confidence === 'after') {
-        const later = deferred();
-        later.promise.catch(() => {}); // callers that never look at it see no unhandled rejection
-        laterConfidence.set(id, later);
-      }
-      worker.postMessage({ type: 'segment', id, file, confidence: confidence === 'after' ? 'after' : Boolean(confidence) });
+      const photo = requests.request('segment', { file, confidence: confidence === true });
+      const later = confidence === 'after' ? requests.request('confidence', { photo: photo.id }) : null;
+      later?.promise.catch(() => {}); // callers that never look at it see no unhandled rejection
       signal?.addEventListener(
         'abort',
         () => {
-          const job = jobs.get(id);
-          const later = laterConfidence.get(id);
-          if (!job && !later) return;
-          jobs.delete(id);
-          laterConfidence.delete(id);
-          job?.reject(signal.reason);
-          job?.png.reject(signal.reason);
-          later?.resolve(null);
-          worker.postMessage({ type: 'cancel', id });
+          photo.cancel((entry) => entry.reject(signal.reason));
+          later?.cancel((entry) => entry.resolve(null));
         },
         { once: true },
       );
+      const result = await photo.promise;
+      results++;
+      const { timings } = result;
+      // What the stages do not account for: messages, copies between threads.
+      const worker = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
+      timings.messaging = Math.max(0, performance.now() - started - worker);
+      result.labelsPng = lazyLabelsPng(photo.id);
+      result.export = (kind, options) => exportOf(photo.id, kind, options);
+      if (later) result.laterConfidence = later.promise;
       return result;
     },
     /** Model files stored in IndexedDB: [{name, size, sha256, stored}]. */
-    cachedModels: () => cacheCall('list'),
+    cachedModels: () => call('cache', { action: 'list' }),
     /** Delete them; the next start downloads the model again. */
-    clearCachedModels: () => cacheCall('clear'),
+    clearCachedModels: () => call('cache', { action: 'clear' }),
     /**
      * The latest result as a file, encoded in the worker. Rejects (InputError) when there is
      * no result yet or the options do not fit.
@@ -246,14 +200,18 @@ export function createSegmenter(config = {}) {
      * @returns {Promise<Blob>}
      */
     export(kind, options = {}) {
-      if (!(kind in EXPORT_KINDS)) {
-        return Promise.reject(new InputError(`Unknown export "${kind}"; one of: ${Object.keys(EXPORT_KINDS).join(', ')}.`));
-      }
-      if (!results) return Promise.reject(new InputError('There is no result to export: segment a photo first.'));
-      const id = nextId++;
-      const blob = new Promise((resolve, reject) => jobs.set(id, { resolve, reject }));
-      worker.postMessage({ type: 'export', id, kind, options: { ...options } });
-      return blob;
+      if (kind in EXPORT_KINDS && !results) return Promise.reject(new InputError('There is no result to export: segment a photo first.'));
+      return exportOf(undefined, kind, options);
+    },
+    /**
+     * Class shares of several images as one file, written in the worker by Python (the same
+     * layout as the batches' class-shares files).
+     * @param {'csv'|'json'} format
+     * @param {{photo: string, width: number, height: number, classes: {id: number, pixels: number}[]}[]} rows
+     * @returns {Promise<Blob>}
+     */
+    classShares(format, rows) {
+      return call('shares', { format, rows }).then(toBlob);
     },
     /**
      * Video: one frame (VideoFrame or ImageBitmap, transferred and closed) -> labels at
@@ -266,28 +224,40 @@ export function createSegmenter(config = {}) {
      * @param {{inputWidth: number, inputHeight: number, alpha?: number, reset?: boolean, labelWidth?: number, labelHeight?: number}} options
      */
     segmentFrame(frame, options) {
-      return call({ type: 'segment-frame', alpha: 0.6, reset: false, ...options, frame }, [frame]);
+      return call('frame', { alpha: 0.6, reset: false, ...options, frame }, [frame]);
     },
     /** Batches: photos one at a time into one zip built in the worker (see web/worker/batch-zip.js). */
     batch: {
-      start: () => call({ type: 'batch-start' }),
+      start: () => call('batch-start'),
       /** -> {stem, width, height, classes, timings, thumb: Blob (overlay PNG, <= 320 px)} or {error} (unreadable photo) */
-      add: (file, name = file.name) => call({ type: 'batch-add', file, name }),
+      add: (file, name = file.name) => call('batch-add', { file, name }),
       /** -> Blob of the zip */
-      finish: () => call({ type: 'batch-finish' }),
-      cancel: () => call({ type: 'batch-cancel' }),
+      finish: () => call('batch-finish'),
+      cancel: () => call('batch-cancel'),
     },
     dispose() {
       worker.terminate();
-      for (const job of jobs.values()) {
-        job.reject(new Error('disposed'));
-        job.png?.reject(new Error('disposed'));
-      }
-      jobs.clear();
-      for (const later of laterConfidence.values()) later.resolve(null);
-      laterConfidence.clear();
+      requests.stop(new Error('disposed'));
     },
   };
+}
+
+/** Post `first` (a promise of a message) before anything else posted to `worker` meanwhile. */
+function postFirst(worker, first) {
+  const post = worker.postMessage.bind(worker);
+  const held = [];
+  worker.postMessage = (...args) => held.push(args);
+  first.then((message) => {
+    delete worker.postMessage; // the prototype's again
+    post(message);
+    for (const args of held) {
+      try {
+        post(...args);
+      } catch (error) {
+        console.error(error); // (posted directly, the caller would have seen it thrown)
+      }
+    }
+  });
 }
 
 function deferred() {

@@ -15,10 +15,9 @@
 // caller (python-runtime.js) then deletes the snapshot and starts Python normally.
 
 import { hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
+import { PYTHON, storeRequest } from './idb-store.js';
 
 const FORMAT = 1; // bump when the record's layout changes
-const DB_NAME = 'sceneseg-python';
-const STORE = 'snapshots';
 const ENTRY = 'python'; // one snapshot per origin: the latest build's
 
 // ---------------------------------------------------------------------------------------------
@@ -325,26 +324,8 @@ function relink(M, meta, fileMap, modules) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// IndexedDB: its own database, one object store, one entry.
+// IndexedDB: the store 'python' of the worker's one database (idb-store.js), one entry.
 
 function idb(mode, operation) {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open(DB_NAME, 1);
-    open.onupgradeneeded = () => open.result.createObjectStore(STORE);
-    open.onerror = () => reject(open.error);
-    open.onblocked = () => reject(new Error('IndexedDB blocked'));
-    open.onsuccess = () => {
-      const db = open.result;
-      const tx = db.transaction(STORE, mode);
-      const request = operation(tx.objectStore(STORE));
-      tx.oncomplete = () => {
-        db.close();
-        resolve(request.result);
-      };
-      tx.onerror = tx.onabort = () => {
-        db.close();
-        reject(tx.error ?? new Error('IndexedDB transaction failed'));
-      };
-    };
-  });
+  return storeRequest(PYTHON, mode, operation);
 }
