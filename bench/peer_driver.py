@@ -16,7 +16,7 @@ from peer_serving import PEER_VERSION, Site, brotli_version, make_peer_site, sit
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from conftest import CHROMIUM, STANDIN_ID
+from devharness import CHROMIUM, STANDIN_ID
 
 
 def run(args, out: dict) -> dict:

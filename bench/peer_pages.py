@@ -18,11 +18,11 @@ from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
 from peer_serving import Site  # noqa: E402
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, SHARED  # noqa: E402
+from devharness import CHROMIUM, CHROMIUM_ARGS, SHARED  # noqa: E402
 
 SOURCE_PHOTO = SHARED / "photos" / "ade20k-val" / "ADE_val_00000001.jpg"
 ARGS = [

@@ -16,10 +16,10 @@ import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
 import build  # noqa: E402
-from conftest import STANDIN_DIR, STANDIN_ID  # noqa: E402
+from devharness import STANDIN_DIR, STANDIN_ID  # noqa: E402
 
 try:
     import brotli
@@ -75,7 +75,7 @@ class LoggingHandler(build.Handler):
 
 
 class Site:
-    """One site on its own port (its own origin). Not tests/conftest.py's serve_site: that one
+    """One site on its own port (its own origin). Not devharness's serve_site: that one
     serves with build.Handler itself, this one with the logging subclass."""
 
     def __init__(self, directory: Path):

@@ -32,10 +32,10 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
 import build  # noqa: E402
-from conftest import CHROMIUM, CHROMIUM_ARGS, PYODIDE_MIRROR, serve_site  # noqa: E402
+from devharness import CHROMIUM, CHROMIUM_ARGS, PYODIDE_MIRROR, serve_site  # noqa: E402
 from sceneseg.manifest import sha256_file  # noqa: E402
 
 # Records when the worker says ready and how Python started; optionally turns the snapshot off

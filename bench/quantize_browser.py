@@ -22,9 +22,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "py"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, serve_site  # noqa: E402
+from devharness import CHROMIUM, CHROMIUM_ARGS, serve_site  # noqa: E402
 from sceneseg.model import ModelInfo  # noqa: E402
 from sceneseg.processing import SegformerProcessor, decode  # noqa: E402
 from sceneseg.quantize.report import Report  # noqa: E402

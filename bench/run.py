@@ -25,9 +25,9 @@ import onnxruntime
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
-from conftest import (  # noqa: E402
+from devharness import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
     PHOTOS,

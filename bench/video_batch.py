@@ -26,11 +26,17 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "py")]
+sys.path.insert(0, str(ROOT / "py"))
 
-from video_clips import pan_frames, write_y4m  # noqa: E402
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, SHARED, serve_site  # noqa: E402
+from devharness import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    SHARED,
+    pan_frames,
+    serve_site,
+    write_y4m,
+)
 
 FAKE = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 LONG_TASKS = """() => { window.longTasks = [];

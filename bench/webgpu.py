@@ -29,9 +29,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, SHARED, AppPage, serve_site  # noqa: E402
+from devharness import CHROMIUM, CHROMIUM_ARGS, SHARED, AppPage, serve_site  # noqa: E402
 
 WEBGPU_ARGS = ["--enable-unsafe-webgpu"]
 LOGITS_BYTES = 150 * 128 * 128 * 4

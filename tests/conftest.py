@@ -1,37 +1,58 @@
 """Shared fixtures: paths into ../shared, native reference segmenters, a built and served site,
-and headless Chromium (Debian's, through Playwright)."""
+and headless Chromium (Debian's, through Playwright). The parts that the benchmarks share (paths,
+Chromium, the server, the app-page driver, clips, build_site, native_segmenter) live in the dev
+harness, py/devharness/, and are re-exported here for the tests' ``from conftest import ...``."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import json
-import os
-import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SCENESEG_SHARED", ROOT.parent / "shared"))
-STANDIN_ID = "segformer-b0-ade-synthetic"
-STANDIN_DIR = SHARED / "models" / STANDIN_ID
-PYODIDE_MIRROR = SHARED / "pyodide-0.27.7"
-PHOTOS = sorted(p for p in (SHARED / "photos").rglob("*") if p.suffix in {".jpg", ".png"})
-# ADE20K annotations sit next to their photos as .png; they are not photos.
-PHOTOS = [p for p in PHOTOS if not (p.suffix == ".png" and p.with_suffix(".jpg").exists())]
-CHROMIUM = os.environ.get("SCENESEG_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+# py/devharness: importable without the editable install too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "py"))
+
+from devharness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    PYODIDE_MIRROR,
+    ROOT,
+    SHARED,
+    STANDIN_DIR,
+    STANDIN_ID,
+    AppPage,
+    DualStackServer,
+    build_site,
+    launch_chromium,
+    native_segmenter,
+    open_app,
+    prebuilt_site,
+    serve_site,
+)
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "PHOTOS",
+    "PYODIDE_MIRROR",
+    "ROOT",
+    "SHARED",
+    "STANDIN_DIR",
+    "STANDIN_ID",
+    "AppPage",
+    "DualStackServer",
+    "ade_labels",
+    "build_site",
+    "native_segmenter",
+    "open_app",
+    "run_in_pyodide",
+    "segformer_checkpoint",
+    "serve_site",
+    "variant_manifest",
 ]
 
 sys.path.insert(0, str(ROOT))  # build.py
@@ -53,12 +74,21 @@ def pytest_terminal_summary(terminalreporter):
             write(f"{precision:9}  {name:24}  {same:19.4%}  {raw:15.4%}")
 
 
+# An already-built site to test instead of building one ($SCENESEG_SITE, checked once at start).
+PREBUILT_SITE: Path | None = None
+
+
 def pytest_configure(config):
+    global PREBUILT_SITE
     missing = [p for p in (STANDIN_DIR, PYODIDE_MIRROR) if not p.is_dir()]
     if missing:
         raise pytest.UsageError(
             f"test data missing: {missing} (../shared must sit beside the repo)"
         )
+    try:
+        PREBUILT_SITE = prebuilt_site()
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def run_in_pyodide(code: str, *args: str) -> str:
@@ -78,42 +108,6 @@ def model_info():
     from sceneseg.model import ModelInfo
 
     return ModelInfo.from_dir(STANDIN_DIR)
-
-
-@functools.cache
-def native_segmenter(precision: str):
-    from sceneseg.backends.native import OnnxRuntimeBackend
-    from sceneseg.manifest import Manifest
-    from sceneseg.model import ModelInfo
-    from sceneseg.pipeline import Segmenter
-
-    manifest = Manifest.named(STANDIN_ID)
-    backend = OnnxRuntimeBackend(STANDIN_DIR / manifest.precisions[precision], label=precision)
-    return Segmenter(ModelInfo.from_dir(STANDIN_DIR), backend)
-
-
-def build_site(
-    out: Path,
-    *extra: str,
-    model: str = STANDIN_ID,
-    model_dirs: tuple[str, ...] = (str(STANDIN_DIR),),
-    precisions: str = "q8,fp32",
-    check: bool = True,
-) -> subprocess.CompletedProcess:
-    """Run build.py as a user would, into ``out``, with the local Pyodide mirror (``extra``:
-    more options). ``check``: fail the test, with build.py's messages, unless it succeeds."""
-    dirs = [arg for directory in model_dirs for arg in ("--model-dir", str(directory))]
-    run = subprocess.run(
-        [
-            sys.executable, str(ROOT / "build.py"), "--model", model, *dirs,
-            "--pyodide-mirror", str(PYODIDE_MIRROR), "--precisions", precisions,
-            "--out", str(out), *extra,
-        ],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if check:
-        assert run.returncode == 0, f"build.py failed:\n{run.stderr}"
-    return run
 
 
 def variant_manifest(path: Path, model_dir: Path, name: str, config_expect: dict) -> Path:
@@ -145,38 +139,13 @@ def variant_manifest(path: Path, model_dir: Path, name: str, config_expect: dict
 
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
-    """dist/ built by build.py exactly as a user would, with the q8 and fp32 files."""
+    """dist/ built by build.py exactly as a user would, with the q8 and fp32 files; or the one
+    $SCENESEG_SITE names, built so already (tests copy it before changing anything)."""
+    if PREBUILT_SITE is not None:
+        return PREBUILT_SITE
     out = tmp_path_factory.mktemp("site") / "dist"
     build_site(out)
     return out
-
-
-class DualStackServer(http.server.ThreadingHTTPServer):
-    """Listens on IPv6 and IPv4: Chromium may resolve "localhost" to ::1 only."""
-
-    address_family = socket.AF_INET6
-
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-
-
-@contextlib.contextmanager
-def serve_site(directory: Path, dual_stack: bool = False):
-    """Serve a built site on a free port with build.py's own handler; yields the port. On
-    127.0.0.1, or with ``dual_stack`` on every address, IPv6 too (for "localhost")."""
-    import build
-
-    handler = functools.partial(build.Handler, directory=str(directory))
-    if dual_stack:
-        server = DualStackServer(("::", 0), handler)
-    else:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -195,55 +164,9 @@ def playwright():
 
 @pytest.fixture(scope="session")
 def browser(playwright):
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = launch_chromium(playwright)
     yield browser
     browser.close()
-
-
-class AppPage:
-    """The app in one tab, driven the way a person uses it."""
-
-    def __init__(self, page, url: str):
-        self.page = page
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.goto(url)
-        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
-        self.results = 0
-
-    def upload(self, path: Path, timeout: float = 120_000) -> None:
-        """Pick a file and wait until the page has shown its result."""
-        self.page.set_input_files("#file", str(path))
-        self.results += 1
-        self.page.wait_for_selector(f"body[data-result='{self.results}']", timeout=timeout)
-
-    def upload_bad(self, path: Path) -> str:
-        """Pick a file the app must refuse; returns the error shown."""
-        self.page.locator("#error").evaluate("e => { e.hidden = true; e.textContent = ''; }")
-        self.page.set_input_files("#file", str(path))
-        self.page.wait_for_selector("#error:not([hidden])", timeout=60_000)
-        self.page.wait_for_selector("body:not([data-busy])")
-        return self.page.inner_text("#error")
-
-    def download_labels(self, dest: Path) -> Path:
-        self.page.wait_for_selector("#download-labels[aria-disabled=false]")
-        with self.page.expect_download() as download:
-            self.page.click("#download-labels")
-        download.value.save_as(dest)
-        return dest
-
-    def timings(self) -> dict:
-        import json
-
-        return json.loads(self.page.get_attribute("#timings", "data-timings"))
-
-
-def open_app(browser, url: str, **context_options) -> AppPage:
-    """The app in the tab of a new context (an empty profile); close it with the context."""
-    context = browser.new_context(accept_downloads=True, **context_options)
-    return AppPage(context.new_page(), url)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 from test_browser import browser_decode, canvas_pixels
 from test_video import noisy_static, per_frame_labels
-from video_clips import pan_frames, write_y4m
 
 from conftest import (
     CHROMIUM,
@@ -31,6 +30,7 @@ from conftest import (
     native_segmenter,
     open_app,
 )
+from devharness import pan_frames, write_y4m
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 

@@ -1,5 +1,5 @@
-"""Short real clips for the video tests, made from a real photo: a slow pan over rocket.jpg
-written as YUV4MPEG2 (Chromium's fake camera reads it)."""
+"""Short real clips for the video tests and benchmarks, made from a real photo: a slow pan over
+rocket.jpg (or another photo), written as YUV4MPEG2 (Chromium's fake camera reads it)."""
 
 from __future__ import annotations
 

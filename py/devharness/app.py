@@ -1,0 +1,52 @@
+"""The app-page driver: the app in one tab, driven only through its automation hooks
+(input#file, body[data-ready], body[data-result], body[data-busy], #error, #download-labels,
+#timings), the way a person uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class AppPage:
+    """The app in one tab, driven the way a person uses it."""
+
+    def __init__(self, page, url: str):
+        self.page = page
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready=true]", timeout=120_000)
+        self.results = 0
+
+    def upload(self, path: Path, timeout: float = 120_000) -> None:
+        """Pick a file and wait until the page has shown its result."""
+        self.page.set_input_files("#file", str(path))
+        self.results += 1
+        self.page.wait_for_selector(f"body[data-result='{self.results}']", timeout=timeout)
+
+    def upload_bad(self, path: Path) -> str:
+        """Pick a file the app must refuse; returns the error shown."""
+        self.page.locator("#error").evaluate("e => { e.hidden = true; e.textContent = ''; }")
+        self.page.set_input_files("#file", str(path))
+        self.page.wait_for_selector("#error:not([hidden])", timeout=60_000)
+        self.page.wait_for_selector("body:not([data-busy])")
+        return self.page.inner_text("#error")
+
+    def download_labels(self, dest: Path) -> Path:
+        self.page.wait_for_selector("#download-labels[aria-disabled=false]")
+        with self.page.expect_download() as download:
+            self.page.click("#download-labels")
+        download.value.save_as(dest)
+        return dest
+
+    def timings(self) -> dict:
+        return json.loads(self.page.get_attribute("#timings", "data-timings"))
+
+
+def open_app(browser, url: str, **context_options) -> AppPage:
+    """The app in the tab of a new context (an empty profile); close it with the context."""
+    context = browser.new_context(accept_downloads=True, **context_options)
+    return AppPage(context.new_page(), url)
