@@ -8,7 +8,7 @@ import pytest
 
 from conftest import PHOTOS, ROOT
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PNG = next(p for p in PHOTOS if p.suffix == ".png")

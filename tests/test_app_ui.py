@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from conftest import PHOTOS, AppPage
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PNG = next(p for p in PHOTOS if p.suffix == ".png")
 

@@ -94,6 +94,7 @@ def test_options():
     assert (quick.sizes, quick.repeat, quick.no_relaunch, quick.idle) == ([0.25], 1, True, 8.0)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_one_visit_of_each_page(playwright, built_site, tmp_path):
     """Each page loads and takes a photo picked at DOMContentLoaded (queued until its engine

@@ -104,8 +104,14 @@ def rotated_photo(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("precision", ["fp32", "q8"])
-@pytest.mark.parametrize("photo", [*PHOTOS, "exif"], ids=lambda p: getattr(p, "name", p))
+# The quick loop (-m "not slow") keeps chelsea.png at q8; the other photos and fp32 are slow.
+@pytest.mark.parametrize("precision", [pytest.param("fp32", marks=pytest.mark.slow), "q8"])
+@pytest.mark.parametrize(
+    "photo",
+    [p if p.name == "chelsea.png" else pytest.param(p, marks=pytest.mark.slow) for p in PHOTOS]
+    + [pytest.param("exif", marks=pytest.mark.slow)],
+    ids=lambda p: getattr(p, "name", p),
+)
 def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, tmp_path_factory):
     if photo == "exif":
         photo = rotated_photo(tmp_path_factory)
@@ -147,6 +153,7 @@ def test_browser_labels_match_cpython(photo, precision, app_factory, tmp_path, t
     app.page.screenshot(path=ARTIFACTS / f"page-{precision}-{photo.stem}.png")
 
 
+@pytest.mark.slow
 def test_no_request_leaves_the_origin(browser, site_url):
     """Load the app, segment a photo, download: every request goes to the site's own origin."""
     context = browser.new_context(accept_downloads=True)
@@ -171,6 +178,7 @@ def test_no_request_leaves_the_origin(browser, site_url):
     context.close()
 
 
+@pytest.mark.slow
 def test_bad_files_get_a_message_and_lose_nothing(app_factory, tmp_path):
     app = app_factory("")
     app.upload(PHOTOS[1])
@@ -205,6 +213,7 @@ def test_bad_files_get_a_message_and_lose_nothing(app_factory, tmp_path):
     assert app.errors == []
 
 
+@pytest.mark.slow
 def test_the_latest_photo_picked_wins(app_factory):
     """Pick one photo, then another before the first is done: only the second is shown."""
     app = app_factory("")
@@ -222,6 +231,7 @@ def test_the_latest_photo_picked_wins(app_factory):
     assert app.errors == []
 
 
+@pytest.mark.slow
 def test_page_stays_responsive_while_segmenting(app_factory):
     app = app_factory("?precision=fp32")
     page = app.page
@@ -257,6 +267,7 @@ def lan_browser(playwright):
     browser.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["localhost", "plain-http-lan"])
 def test_a_tampered_model_is_refused(where, browser, lan_browser, built_site, tmp_path):
     """The worker checks the model's sha256 before handing it to onnxruntime-web, with Web
@@ -281,6 +292,7 @@ def test_a_tampered_model_is_refused(where, browser, lan_browser, built_site, tm
             page.close()
 
 
+@pytest.mark.slow
 def test_a_plain_http_lan_address_still_works(lan_browser, site_url, tmp_path):
     """No Web Crypto (files verified by Python instead) and no threads, same labels."""
     port = urlsplit(site_url).port
@@ -301,6 +313,7 @@ def test_a_plain_http_lan_address_still_works(lan_browser, site_url, tmp_path):
         page.close()
 
 
+@pytest.mark.slow
 def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_path):
     """Phone-photo size: the naive 150-channel upsampling would need 7.2 GB in the tab."""
     photo = tmp_path / "phone-size.png"  # PNG: both sides decode it identically
@@ -343,6 +356,7 @@ def canvas_pixels(page, selector: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
+@pytest.mark.slow
 def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory, tmp_path):
     photo = next(p for p in PHOTOS if p.suffix == ".png")  # PNG: every decoder agrees
     app = app_factory("")
@@ -361,6 +375,7 @@ def test_the_page_shows_the_photo_and_each_pixel_in_its_class_colour(app_factory
     assert label.startswith(f"{photo.name}, segmented: {largest} ")
 
 
+@pytest.mark.slow
 def test_a_keyboard_alone_can_pick_a_photo(app_context, site_url):
     """Tab reaches the photo picker, its button shows focus, Enter activates the picker."""
     page = app_context.new_page()
@@ -387,6 +402,7 @@ def test_a_keyboard_alone_can_pick_a_photo(app_context, site_url):
         page.close()
 
 
+@pytest.mark.slow
 def test_pointer_reads_the_class_under_it(app_factory, tmp_path):
     app = app_factory("")
     app.upload(PHOTOS[0])

@@ -76,6 +76,7 @@ def test_batch_labels_a_folder_and_lists_what_failed(batch):
     assert not (out / "broken.labels.png").exists()
 
 
+@pytest.mark.slow
 def test_batch_on_ray_gives_the_same_files(batch):
     tmp, photos, out, _ = batch
     ray_out = tmp / "ray"

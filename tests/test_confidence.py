@@ -77,7 +77,9 @@ def logits_of(kind: str) -> np.ndarray:
     return model_logits(photo)
 
 
-@pytest.mark.parametrize("max_error", [CONFIDENCE_MAX_ERROR, 2.0**-17])
+@pytest.mark.parametrize(
+    "max_error", [pytest.param(CONFIDENCE_MAX_ERROR, marks=pytest.mark.slow), 2.0**-17]
+)
 @pytest.mark.parametrize("kind", ["random", "smooth", "astronaut", "ADE_val_00000001"])
 @pytest.mark.parametrize(("height", "width", "refine"), [(900, 1000, 1)])
 def test_confidence_within_its_bound(kind, height, width, refine, max_error):
@@ -92,6 +94,7 @@ def test_confidence_within_its_bound(kind, height, width, refine, max_error):
     print(f"{kind} {height}x{width} max_error {max_error:.1e}: largest error {error.max():.2e}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["random", "astronaut"])
 def test_refined_grid_within_its_bound(kind):
     test_confidence_within_its_bound(kind, 1000, 900, 2, CONFIDENCE_MAX_ERROR)
@@ -120,6 +123,7 @@ def test_constant_logits_and_ties():
     np.testing.assert_allclose(upsample_confidence(logits, labels), 0.5, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_12_megapixels_time_memory_and_spot_rows():
     """Bounded memory at 12 MP, rows equal to PyTorch's, and the time next to the argmax's."""
     logits = logits_of("astronaut")  # the stand-in is unsure on it: many major classes
@@ -164,6 +168,7 @@ np.savez("/host" + out_path, **results)
 """
 
 
+@pytest.mark.slow
 def test_pyodide_computes_the_same_confidence(tmp_path):
     logits = logits_of("ADE_val_00000001")
     np.save(tmp_path / "logits.npy", logits)

@@ -109,6 +109,7 @@ def single_run(tmp_path_factory):
     return tmp, out, run, json.loads((out / "eval.json").read_text())
 
 
+@pytest.mark.slow
 def test_shared_images_match_torchmetrics(single_run):
     _, out, _, report = single_run
     (r,) = report["runs"]
@@ -133,6 +134,7 @@ def test_shared_images_match_torchmetrics(single_run):
     assert f"{r['mean_iou'] * 100:.2f}" in md and "stand-in" in md
 
 
+@pytest.mark.slow
 def test_rerun_resumes(single_run):
     tmp, out, _, report = single_run
     partial = out / "partial" / f"{STANDIN_ID}--q8"
@@ -145,6 +147,7 @@ def test_rerun_resumes(single_run):
     assert json.loads((out / "eval.json").read_text())["runs"] == report["runs"]
 
 
+@pytest.mark.slow
 def test_processes_and_ray_match_one_process(single_run, tmp_path):
     tmp, _, _, report = single_run
     for extra in (["--jobs", "2"], ["--ray", "local", "--jobs", "2"]):

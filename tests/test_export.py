@@ -47,6 +47,7 @@ def b4_export(tmp_path_factory, photos):
     return SimpleNamespace(source=source, out=out)
 
 
+@pytest.mark.slow
 def test_b4_export_is_a_model_the_command_line_takes(b4_export, tmp_path, capsys):
     out = b4_export.out
     manifest = Manifest.named(str(out / "manifest.json"))
@@ -98,6 +99,7 @@ def test_b4_export_is_a_model_the_command_line_takes(b4_export, tmp_path, capsys
     assert len(np.unique(reference)) > 1
 
 
+@pytest.mark.slow
 def test_b4_validation_report(b4_export, capsys):
     report = json.loads((b4_export.out / "validation.json").read_text())
     print("\n" + (b4_export.out / "validation.md").read_text())
@@ -119,6 +121,7 @@ def small_checkpoint(tmp_path_factory):
     return segformer_checkpoint(tmp_path_factory.mktemp("small") / "ckpt", labels, seed=1)
 
 
+@pytest.mark.slow
 def test_published_recipe_replacing_a_folder_with_force(small_checkpoint, tmp_path, capsys):
     from sceneseg.quantize.__main__ import main as quantize_main
 
@@ -190,6 +193,7 @@ def test_non_segformer_is_refused_and_nothing_is_written(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bert", "mit"]
 
 
+@pytest.mark.slow
 def test_a_failed_export_leaves_nothing(small_checkpoint, tmp_path, capsys):
     # The validation fails (an impossible bound) after every file was made: no folder, and
     # no temporary one beside it.
@@ -213,6 +217,7 @@ def test_missing_export_extra_says_what_to_install(monkeypatch, tmp_path, capsys
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_b4_manifest_points_to_export_and_takes_its_folder(b4_export, tmp_path, capsys):
     from sceneseg.__main__ import main
 

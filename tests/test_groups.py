@@ -9,6 +9,8 @@ import sys
 import zipfile
 from collections import Counter
 
+import pytest
+
 from conftest import ROOT, SHARED, STANDIN_DIR
 from sceneseg.groups import CONTEXTS, KINDS, class_groups, groups_for
 from sceneseg.model import ModelInfo
@@ -57,6 +59,7 @@ def test_other_label_sets_get_no_groups():
     assert groups_for(("background", "cat")) is None
 
 
+@pytest.mark.slow
 def test_table_ships_in_the_wheel(tmp_path):
     subprocess.run(
         [

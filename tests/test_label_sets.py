@@ -195,6 +195,7 @@ def test_cityscapes_batch_eval_and_zip(cityscapes, tmp_path, capsys):
     assert header == ["photo", "width", "height", *CITYSCAPES_LABELS]
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_cityscapes_model_in_the_page(cityscapes, browser, tmp_path):
     from conftest import ROOT

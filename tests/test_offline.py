@@ -24,7 +24,7 @@ from PIL import Image
 import build
 from conftest import PHOTOS, ROOT, STANDIN_ID
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHOTO = next(p for p in PHOTOS if p.name == "chelsea.png")  # small: 451x300
 MODEL_FILE = f"models/{STANDIN_ID}/onnx/model_quantized.onnx"

@@ -141,6 +141,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_pyodide_computes_the_same_labels(tmp_path):
     rng = np.random.default_rng(11)
     sizes = [(37, 53), (300, 451), (1000, 667), (1, 1)]

@@ -68,6 +68,7 @@ def test_a_missing_provider_says_what_to_install(tmp_path, capsys, monkeypatch):
     assert "invalid choice: 'rocm'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_providers_table(tmp_path):
     out = tmp_path / "providers.json"
     run = subprocess.run(

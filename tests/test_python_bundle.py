@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import zipfile
 
+import pytest
+
 from conftest import ROOT, STANDIN_DIR
 
 TRIM = ROOT / "py" / "sitebuild" / "pyodide_trim" / "run.mjs"
@@ -24,6 +26,7 @@ def bundle_names(site):
     return names
 
 
+@pytest.mark.slow
 def test_the_trimmed_bundle_runs_every_flow_of_the_worker(built_site, tmp_path):
     # The trace again, on the bundle as shipped: every flow (all formats and colour modes, bad
     # inputs, exports, confidence, video frames, batch zips) runs without an import error, and

@@ -22,6 +22,8 @@ from PIL import Image
 from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, PYODIDE_MIRROR, ROOT, AppPage, run_in_pyodide
 from sceneseg.manifest import sha256_file
 
+pytestmark = pytest.mark.slow
+
 PHOTO = next(p for p in PHOTOS if p.name == "ADE_val_00000003.jpg")  # 400 x 300: quick
 
 # Records the worker's 'ready' info (it says how Python started) before the app's scripts run.

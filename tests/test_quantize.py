@@ -61,6 +61,7 @@ def small_input(photo=PHOTOS[0], size=128):
     return np.ascontiguousarray((x - mean) / std, dtype=np.float32)
 
 
+@pytest.mark.slow
 def test_published_recipe_reproduces_the_published_structure(made):
     path = made("q8")
     ours, published = graph_summary(path), graph_summary(PUBLISHED_Q8)
@@ -80,6 +81,7 @@ def test_published_recipe_reproduces_the_published_structure(made):
     assert all(np.array_equal(ia[k], ib[k]) for k in ia)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fp16", "dyn-matmul", "qdq-u8s8"])
 def test_schemes_make_valid_models_close_to_fp32(made, name):
     scheme = SCHEMES[name]
@@ -116,6 +118,7 @@ def test_label_agreement_counts():
     assert summary["min"] == pytest.approx(4 / 6)
 
 
+@pytest.mark.slow
 def test_agreement_figures_match_an_independent_computation(made):
     """The tool's agreement vs Hugging Face's processor and post-processing on the same files."""
     import torch

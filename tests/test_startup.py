@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import SHARED, native_segmenter
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHOTO = SHARED / "photos" / "chelsea.png"
 

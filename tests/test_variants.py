@@ -123,6 +123,7 @@ def random_segmenter(random_model):
     return Segmenter(ModelInfo.from_dir(random_model), backend)
 
 
+@pytest.mark.slow
 def test_640_input_model_matches_hugging_face(random_model):
     from transformers import SegformerImageProcessorPil
 
@@ -164,6 +165,7 @@ def site_640(random_manifest, random_model, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_build_with_two_models_describes_each(site_640, random_manifest, random_model):
     info = json.loads((site_640 / "build-info.json").read_text())
     assert info["default_model"] == RANDOM_ID and info["model"] == info["models"][RANDOM_ID]
@@ -189,6 +191,7 @@ def test_build_with_two_models_describes_each(site_640, random_manifest, random_
     assert (site_640 / "build-info.json").read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
     with serve_site(site_640) as port:

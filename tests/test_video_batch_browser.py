@@ -34,7 +34,7 @@ from devharness import pan_frames, write_y4m
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PALETTE = np.asarray(ADE20K_PALETTE, dtype=np.uint8)
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 

@@ -33,7 +33,7 @@ from conftest import (
 )
 from sceneseg.manifest import sha256_file
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHOTO = SHARED / "photos" / "chelsea.png"  # 451x300: the model still runs at 512x512
 WEBGPU_ARGS = ["--enable-unsafe-webgpu"]

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PHOTOS, ROOT, native_segmenter, serve_site
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PNG = next(p for p in PHOTOS if p.suffix == ".png")  # PNG: every decoder agrees
 
