@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what is missing (Debian's Chromium,
-# the npm packages, a Python virtual environment), then ruff (lint + format) and pytest.
+# the npm packages, a Python virtual environment), then ruff (lint + format), ESLint (the
+# JavaScript, eslint.config.js) and pytest.
 #   bash tests/run.sh [pytest arguments]
+#   SCENESEG_SITE=dist bash tests/run.sh -m "not slow"   # the quick loop (docs/development.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +16,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 if [ ! -f node_modules/pyodide/package.json ] || [ ! -f node_modules/onnxruntime-web/package.json ] \
-   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+   || [ ! -f node_modules/eslint/package.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 
@@ -31,6 +33,7 @@ fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TRANSFORMERS_VERBOSITY=error
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+node_modules/.bin/eslint .
 # The suite's own time, last in the log (CI's too), whether it passed or not.
 echo "tests/run.sh: pytest started $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(nproc) cores"
 start=$SECONDS
