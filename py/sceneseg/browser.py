@@ -15,11 +15,11 @@ from .backends.web import OnnxRuntimeWebBackend
 from .exports import MIME, export
 from .model import ModelInfo
 from .pipeline import Segmentation, Segmenter
-from .processing import ImageError
+from .processing import ImageError, decode
 from .threshold import ExportError
 
 _segmenter: Segmenter | None = None
-_last: Segmentation | None = None  # the latest result, for labels_png() and export_file()
+_last: Segmentation | None = None  # the latest result, for export_file() and confidence_step()
 
 
 def init(
@@ -59,17 +59,27 @@ async def segment(js_bytes, options_json: str | None = None) -> dict:
     for ``confidence_step`` to compute after the labels are shown.
     """
     global _last
-    _last = None
     if _segmenter is None:
         raise RuntimeError("init() first")
     options = json.loads(options_json) if options_json else {}
     want_confidence = options.get("confidence") is True
+    # Decoded first: a file that cannot be read leaves the previous result, whose files the
+    # page may still ask for (they are made on request). Once it can, the previous result
+    # goes before the model runs, so two full-resolution results never meet.
+    start = time.perf_counter()
     try:
-        result = await _segmenter.segment(js_bytes.to_bytes(), confidence=want_confidence)
+        image = decode(js_bytes.to_bytes())
     except ImageError as exc:
         return {"error": str(exc)}
     except MemoryError:
         return {"error": "There is not enough memory for this image here; try a smaller one."}
+    decode_ms = (time.perf_counter() - start) * 1000
+    _last = None
+    try:
+        result = await _segmenter.segment(image, confidence=want_confidence)
+    except MemoryError:
+        return {"error": "There is not enough memory for this image here; try a smaller one."}
+    result.timings_ms["decode"] = decode_ms
     _last = result
     start = time.perf_counter()
     out = {

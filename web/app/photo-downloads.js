@@ -1,6 +1,7 @@
-// The shown photo's files out: the label map link (#download-labels, kept up to date with the
-// threshold) and the export buttons ([data-export]: encoded in the worker, saved under
-// lib/sceneseg.js's exportName()).
+// The shown photo's files out: the label map (#download-labels) and the export buttons
+// ([data-export]). Each file is encoded in the worker when it is clicked, never before (the
+// label map with the threshold set at that moment), and saved under lib/sceneseg.js's
+// exportName().
 import { exportName } from '../lib/sceneseg.js';
 import { saveBlob } from './downloads.js';
 
@@ -9,21 +10,20 @@ import { saveBlob } from './downloads.js';
  *   threshold, isolated, selected); shown(), the result on screen or null; showError(message)
  */
 export function createPhotoDownloads({ segmenter, view, shown, showError }) {
-  let labelsUrl = null;
+  const labelsLink = document.getElementById('download-labels');
   const exportButtons = [...document.querySelectorAll('[data-export]')];
 
   /** A new result is on screen: the label map link and the buttons follow it. */
   function enable() {
-    prepareLabelsDownload();
+    labelsLink.setAttribute('aria-disabled', 'false');
     updateButtons();
   }
 
   /** Which export buttons work now (the confidence PNG once the map is there). */
   function updateButtons() {
-    const canExport = typeof segmenter.export === 'function';
     for (const button of exportButtons) {
       const kind = button.dataset.export;
-      button.disabled = !canExport || (kind === 'confidence-png' && !shown().confidence);
+      button.disabled = !shown() || (kind === 'confidence-png' && !shown().confidence);
     }
     updateMaskButton();
   }
@@ -33,55 +33,41 @@ export function createPhotoDownloads({ segmenter, view, shown, showError }) {
     const button = document.getElementById('download-mask');
     const cls = shown()?.classes.find((c) => c.id === (view.isolated ?? view.selected));
     button.textContent = cls ? `Mask: ${cls.name}` : 'Selected class';
-    button.disabled = !cls || typeof segmenter.export !== 'function';
+    button.disabled = !cls;
   }
 
-  /** The label map link, re-encoded for the current threshold (in the worker). */
-  async function prepareLabelsDownload() {
-    if (!shown()) return;
-    const { labels, file } = shown();
-    setLabelsLink(null);
-    const threshold = view.threshold;
-    let blob;
+  /** Encode `kind` of the shown result now (in the worker) and save it. */
+  async function save(control, kind) {
+    const photo = shown();
+    if (!photo || control.getAttribute('aria-busy') === 'true') return;
+    const classId = view.isolated ?? view.selected;
+    const options = { threshold: view.threshold, ...(kind === 'mask-png' ? { classId } : {}) };
+    const cls = photo.classes.find((c) => c.id === classId);
+    control.setAttribute('aria-busy', 'true');
     try {
-      blob = typeof segmenter.export === 'function' ? await segmenter.export('labels-png', { threshold }) : await shown().labelsPng;
-    } catch {
-      return;
+      // This result's file: a newer photo's result in the worker is refused, never saved
+      // under this photo's name.
+      const blob = await photo.result.export(kind, options);
+      saveBlob(blob, exportName(photo.file.name, kind, kind === 'mask-png' ? cls?.name : undefined));
+    } catch (error) {
+      showError(`Could not prepare the download: ${error.message}`);
+    } finally {
+      control.removeAttribute('aria-busy');
     }
-    if (shown()?.labels === labels && view.threshold === threshold) setLabelsLink(blob, exportName(file.name, 'labels-png'));
   }
 
-  function setLabelsLink(blob, name) {
-    const link = document.getElementById('download-labels');
-    if (labelsUrl) URL.revokeObjectURL(labelsUrl);
-    labelsUrl = blob ? URL.createObjectURL(blob) : null;
-    if (labelsUrl) {
-      link.href = labelsUrl;
-      link.download = name;
-    } else {
-      link.removeAttribute('href');
-    }
-    link.setAttribute('aria-disabled', String(!blob));
-  }
+  // The label map: a link-styled button with no href (nothing is made before the click).
+  labelsLink.tabIndex = 0;
+  labelsLink.addEventListener('click', (event) => {
+    event.preventDefault();
+    if (labelsLink.getAttribute('aria-disabled') !== 'true') save(labelsLink, 'labels-png');
+  });
+  labelsLink.addEventListener('keydown', (event) => {
+    if (event.key !== 'Enter' && event.key !== ' ') return;
+    event.preventDefault();
+    labelsLink.click();
+  });
+  for (const button of exportButtons) button.addEventListener('click', () => save(button, button.dataset.export));
 
-  for (const button of exportButtons) {
-    button.addEventListener('click', async () => {
-      if (!shown()) return;
-      const kind = button.dataset.export;
-      const classId = view.isolated ?? view.selected;
-      const options = { threshold: view.threshold, ...(kind === 'mask-png' ? { classId } : {}) };
-      const cls = shown().classes.find((c) => c.id === classId);
-      button.setAttribute('aria-busy', 'true');
-      try {
-        const blob = await segmenter.export(kind, options);
-        saveBlob(blob, exportName(shown().file.name, kind, kind === 'mask-png' ? cls?.name : undefined));
-      } catch (error) {
-        showError(`Could not prepare the download: ${error.message}`);
-      } finally {
-        button.removeAttribute('aria-busy');
-      }
-    });
-  }
-
-  return { enable, updateButtons, updateMaskButton, prepareLabelsDownload };
+  return { enable, updateButtons, updateMaskButton };
 }

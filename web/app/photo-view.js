@@ -7,6 +7,8 @@ import { packRGBA } from '../lib/colorize.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from '../lib/legend.js';
 import { createPhotoDownloads } from './photo-downloads.js';
 import { createViewer } from './viewer.js';
+import { setupTapReadout } from './phone/tap-readout.js';
+import { renderTopClasses, updateTopClasses } from './phone/top-classes.js';
 
 /**
  * @param {object} page  segmenter (lib/sceneseg.js), painter (lib/painter.js, shared with the
@@ -18,10 +20,10 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     'opacity', 'opacity-value', 'view-mode', 'split-control', 'split', 'zoom-in', 'zoom-out', 'zoom-fit',
     'zoom-actual', 'viewport', 'stage', 'photo', 'overlay', 'split-line', 'placeholder', 'pointer-class',
     'pointer-confidence', 'image-info', 'legend', 'legend-filter', 'group-filter', 'threshold',
-    'threshold-value', 'threshold-note', 'details-image', 'timings',
+    'threshold-value', 'threshold-note', 'details-image', 'timings', 'top-classes',
   ]);
 
-  let shown = null; // {file, labels, confidence (null until it comes), width, height, classes, labelsPng, result}
+  let shown = null; // {file, labels, confidence (null until it comes), width, height, classes, result}
   const view = { hidden: new Set(), isolated: null, highlighted: null, selected: null, group: '', filter: '', threshold: 0, mode: 'overlay' };
   const downloads = createPhotoDownloads({ segmenter, view, shown: () => shown, showError });
   const viewer = createViewer({
@@ -43,12 +45,13 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     const renderMs = performance.now() - start;
     painter.setLabels(labels, width, height);
 
-    shown = { file, labels, confidence: null, width, height, classes, labelsPng: result.labelsPng, result };
+    shown = { file, labels, confidence: null, width, height, classes, result };
     Object.assign(view, { hidden: new Set(), isolated: null, highlighted: null, selected: classes[0]?.id ?? null });
     ui.placeholder.hidden = true;
     viewer.setSize(width, height);
     document.body.classList.add('has-result');
     renderLegend(ui.legend, classes, legendHandlers);
+    renderTopClasses(ui.topClasses, classes, legendHandlers);
     fillGroups(classes);
     ui.legendFilter.disabled = false;
     // Until this photo's confidence map arrives (showConfidence): no threshold, no confidence view.
@@ -92,11 +95,8 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     ui.thresholdNote.textContent = '';
     ui.viewMode.querySelector('[value=confidence]').disabled = false;
     // The threshold set for the previous photo applies to this one too, now that it can (and
-    // to its label map download; without a threshold that link stays as it is).
-    if (view.threshold > 0) {
-      repaint();
-      downloads.prepareLabelsDownload();
-    }
+    // to its downloads, which read it when clicked).
+    if (view.threshold > 0) repaint();
     downloads.updateButtons();
     ui.timings.dataset.confidence = String(later.ms);
     document.body.dataset.confidence = 'ready'; // for tests and scripts
@@ -154,6 +154,7 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
 
   function refresh() {
     updateLegend(ui.legend, view);
+    updateTopClasses(ui.topClasses, view);
     repaint();
     downloads.updateMaskButton();
   }
@@ -188,6 +189,13 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     });
   }
 
+  const classAt = (point) => shown.classes.find((c) => c.id === shown.labels[point.y * shown.width + point.x]);
+  // Touch screens: a tap names the class under the finger, beside it.
+  setupTapReadout(ui.viewport, (clientX, clientY) => {
+    const point = shown && viewer.imagePoint(clientX, clientY);
+    return (point && classAt(point)?.name) || '';
+  });
+
   function readOut(point) {
     if (!shown || !point) {
       ui.pointerClass.textContent = shown ? 'Point at the image to read a class.' : ui.pointerClass.textContent;
@@ -195,7 +203,7 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
       return;
     }
     const index = point.y * shown.width + point.x;
-    const found = shown.classes.find((c) => c.id === shown.labels[index]);
+    const found = classAt(point);
     ui.pointerClass.textContent = found ? found.name : '';
     ui.pointerConfidence.textContent = shown.confidence ? `${Math.round((shown.confidence[index] / 255) * 100)}% confident` : '';
   }
@@ -229,14 +237,11 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
     view.group = ui.groupFilter.value;
     refresh();
   });
-  let thresholdTimer = 0;
   ui.threshold.addEventListener('input', () => {
     view.threshold = ui.threshold.value / 100;
     ui.thresholdValue.textContent = `${ui.threshold.value}%`;
     repaint();
-    // The label map download follows the threshold (re-encoded in the worker, once it settles).
-    clearTimeout(thresholdTimer);
-    thresholdTimer = setTimeout(downloads.prepareLabelsDownload, 300);
+    // (The downloads read the threshold when clicked.)
   });
   document.addEventListener('keydown', (event) => {
     if (event.key !== 'o' && event.key !== 'O') return;

@@ -181,8 +181,8 @@ export function createSegmenter(config = {}) {
       results++;
       const { timings } = result;
       // What the stages do not account for: messages, copies between threads.
-      const worker = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
-      timings.messaging = Math.max(0, performance.now() - started - worker);
+      const stages = Object.entries(timings).reduce((sum, [k, ms]) => (k.includes('.') ? sum : sum + ms), 0);
+      timings.messaging = Math.max(0, performance.now() - started - stages);
       result.labelsPng = lazyLabelsPng(photo.id);
       result.export = (kind, options) => exportOf(photo.id, kind, options);
       if (later) result.laterConfidence = later.promise;

@@ -1,13 +1,9 @@
 // Batches in the worker: each photo is segmented and its files appended to one zip at once
 // (sceneseg.batch_zip), so only one full-resolution result exists at a time. The zip goes to
 // a file in the origin-private file system (OPFS, on disk) where the browser has one, else
-// to Pyodide's in-memory file system.
-//
-// Messages in:  {type: 'batch-start', id} | {type: 'batch-add', id, file, name}
-//               {type: 'batch-finish', id} | {type: 'batch-cancel', id}
-// Replies:      {type: 'reply', id, value}; batch-add's value: {stem, width, height, classes,
-//               timings, thumb: Blob (overlay PNG, at most 320 px)} or {error}
-//               batch-finish's value: a Blob or File of the zip
+// to Pyodide's in-memory file system. The requests 'batch-start', 'batch-add', 'batch-finish'
+// and 'batch-cancel' (fields and replies: lib/engine-protocol.js); each returns its reply's
+// {value, transfer?} to segment-worker.js, which posts it.
 import { overlayBitmap } from './overlay-image.js';
 
 const PREFIX = 'sceneseg-batch-';
@@ -28,16 +24,15 @@ async function openOpfs() {
   }
 }
 
-export async function batchMessage(message, { py }, post) {
+export async function batchMessage(message, { py }) {
   const batch = py.pyimport('sceneseg.batch_zip');
-  const reply = (value, transfer = []) => post({ type: 'reply', id: message.id, value }, transfer);
+  const reply = (value, transfer = []) => ({ value, transfer });
   switch (message.type) {
     case 'batch-start': {
       closeOpfs();
       batch.cancel();
       opfs = await openOpfs();
-      reply(batch.start(opfs?.handle ?? null));
-      break;
+      return reply(batch.start(opfs?.handle ?? null));
     }
     case 'batch-add': {
       const bytes = new Uint8Array(await message.file.arrayBuffer());
@@ -50,29 +45,27 @@ export async function batchMessage(message, { py }, post) {
       const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
       canvas.getContext('bitmaprenderer').transferFromImageBitmap(bitmap);
       value.thumb = await canvas.convertToBlob({ type: 'image/png' });
-      reply(value);
-      break;
+      return reply(value);
     }
     case 'batch-finish': {
       const data = batch.finish();
       if (opfs) {
         opfs.handle.close();
-        reply(await opfs.file.getFile()); // disk-backed: never read into memory here
+        const file = opfs.file;
         opfs = null;
-      } else {
-        const bytes = data.toJs();
-        data.destroy();
-        reply(new Blob([bytes], { type: 'application/zip' }));
+        return reply(await file.getFile()); // disk-backed: never read into memory here
       }
-      break;
+      const bytes = data.toJs();
+      data.destroy();
+      return reply(new Blob([bytes], { type: 'application/zip' }));
     }
-    case 'batch-cancel': {
+    default: {
+      // 'batch-cancel'
       batch.cancel();
       const old = opfs;
       closeOpfs();
       if (old) await old.root.removeEntry(old.name).catch(() => {});
-      reply(true);
-      break;
+      return reply(true);
     }
   }
 }

@@ -1,8 +1,8 @@
 // Starting the engine, once per worker: build-info.json, the backend and model file for this
 // device, every download at once under one byte count, Python (Pyodide) and the model session.
 // Resolves with what the jobs need ({py, browser, runner, warmUp, skipWarmUp}) after posting
-// {type: 'ready', info}; progress goes out as {type: 'progress', ...} (segment-worker.js lists
-// the messages).
+// {type: 'ready', info}; progress goes out as {type: 'progress', ...} (the events of
+// lib/engine-protocol.js).
 import { chooseBackend, probeWebGPU } from './backend-choice.js';
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { loadModelFile } from './model-cache.js';
@@ -107,7 +107,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   );
   // Told when WebGPU fails later: the page says so in one line.
   const describe = (c) => ({ ...c, file: model.precisions[c.precision] });
-  const onSwitch = (now, message) => post({ type: 'progress', stage: 'backend', message, choice: describe(now) });
+  const onSwitch = (now, message) => post({ type: 'backend', message, choice: describe(now) }); // an event (engine-protocol.js)
 
   // The session is created while Python may still be starting: they use different threads.
   const tSession = performance.now();
@@ -133,7 +133,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     if (runner.warmUp !== false) {
       const tWarm = performance.now();
       await browser.warm_up();
-      post({ type: 'progress', stage: 'warmed', message: '', ms: performance.now() - tWarm });
+      post({ type: 'warmed', ms: performance.now() - tWarm });
     }
     runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
   };

@@ -1,36 +1,28 @@
-// The photo jobs, run from segment-worker.js's job queue: a photo segmented (its overlay drawn,
-// its label PNG encoded), its confidence map computed afterwards a slice at a time between other
-// jobs, and the exports of the latest result (encoded here, in Python).
+// The photo jobs, run from segment-worker.js's job queue (which posts each request's one reply
+// from what these return): a photo segmented and its overlay drawn; its confidence map, its own
+// request, computed afterwards a slice at a time between other jobs; the files of the latest
+// result, encoded here (Python) when they are asked for, never before.
+import { RequestError } from '../lib/engine-protocol.js';
 import { overlayBitmap } from './overlay-image.js';
 
 // A confidence slice lasts about this long: a newer photo, a video frame or an export waits at
 // most one slice.
 const CONFIDENCE_SLICE_MS = 40;
 
+const CANCELLED = () => new RequestError('Cancelled.', 'cancelled');
+
 /**
  * @param {object} worker  what the jobs share with the entry (segment-worker.js):
- *   engine(): the start-up's Promise<{py, browser, runner}>, or null if 'init' never came;
  *   queue(): the job queue's tail now (the confidence slices wait until it is empty);
- *   cancelled: ids of jobs whose caller has moved on; busy(): a job ran now (the snapshot's
- *   storing waits for idle); post(message, transfer): to the page.
+ *   cancelled: ids of requests whose caller has moved on; busy(): a job ran now (the snapshot's
+ *   storing waits for idle).
  */
-export function createPhotoJobs({ engine, queue, cancelled, busy, post }) {
-  let confidenceFor = null; // id of the photo whose confidence is being computed
+export function createPhotoJobs({ queue, cancelled, busy }) {
+  let latest = null; // id of the segment request whose result Python holds (exports use it)
+  let newest = null; // id of the newest segment request received
+  let confidenceFor = null; // id of the confidence request being computed
 
-  async function segment({ id, file, confidence = false }, received) {
-    const ready = engine();
-    if (!ready) {
-      post({ type: 'error', id, message: 'The segmentation engine did not start; reload the page to try again.', kind: 'runtime' });
-      return;
-    }
-    let browser, runner;
-    try {
-      ({ browser, runner } = await ready); // a photo picked during start-up waits here
-    } catch {
-      post({ type: 'error', id, message: 'The segmentation engine failed to start.', kind: 'runtime' });
-      return;
-    }
-    if (cancelled.has(id)) return; // replaced by a newer photo before it started
+  async function segment({ id, file, confidence = false }, { browser, runner }, received) {
     // Time spent waiting for the engine or for earlier photos: part of what the visitor waited.
     const queued = performance.now() - received;
     try {
@@ -38,11 +30,10 @@ export function createPhotoJobs({ engine, queue, cancelled, busy, post }) {
       const proxy = await browser.segment(bytes, JSON.stringify({ confidence: confidence === true }));
       const result = proxy.toJs({ dict_converter: Object.fromEntries });
       proxy.destroy();
-      if (result.error) {
-        post({ type: 'error', id, message: result.error, kind: 'input' });
-        return;
-      }
-      if (cancelled.has(id)) return; // no one is waiting: skip the overlay and the PNG
+      // An unreadable file: Python keeps the previous result (its files can still be had).
+      if (result.error) throw new RequestError(result.error, 'input');
+      latest = id;
+      if (cancelled.has(id)) throw CANCELLED(); // no one is waiting: skip the overlay
       const start = performance.now();
       result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
       result.timings.overlay = performance.now() - start;
@@ -53,33 +44,31 @@ export function createPhotoJobs({ engine, queue, cancelled, busy, post }) {
       result.timings = { queued, ...result.timings };
       const transfer = [result.labels.buffer, result.overlay];
       if (result.confidence) transfer.push(result.confidence.buffer);
-      post({ type: 'result', id, result }, transfer);
-      const pngProxy = browser.labels_png();
-      const png = pngProxy.toJs(); // a copy in JS memory; the Python bytes can go
-      pngProxy.destroy();
-      post({ type: 'labels-png', id, png }, [png.buffer]);
-      if (confidence === 'after') computeConfidence(id, browser); // not awaited: the queue moves on
+      return { value: result, transfer };
     } catch (error) {
-      // Python exceptions carry a whole traceback; its last line is the message.
-      const last = String(error.message).trim().split('\n').pop();
-      post({ type: 'error', id, message: `Segmentation failed: ${last}`, kind: 'runtime' });
+      if (!(error instanceof RequestError)) latest = null; // Python may hold no result now
+      throw error;
     }
+  }
+
+  /** Request {id, photo}: photo's confidence map, once its result is out (this job is queued
+   *  behind it). Answered later: the slices run between other jobs. */
+  function confidence({ id, photo }, { browser }) {
+    if (latest !== photo || newest !== photo || cancelled.has(photo)) return { value: null };
+    confidenceFor = id;
+    return { later: computeConfidence(id, browser) };
   }
 
   // The latest photo's confidence map, computed after its labels are shown (seconds for 12 MP
   // in Pyodide), a slice at a time and only while no other job waits. A newer photo drops it.
   async function computeConfidence(id, browser) {
-    confidenceFor = id;
-    const dropped = () => confidenceFor !== id || cancelled.has(id);
     for (;;) {
       await nextTask(); // let waiting messages in
       const pending = queue();
       await pending;
       if (pending !== queue()) continue; // other jobs first
-      if (dropped()) {
-        post({ type: 'confidence', id, dropped: true });
-        return;
-      }
+      if (cancelled.has(id)) throw CANCELLED();
+      if (confidenceFor !== id) return { value: null }; // a newer photo came
       busy(); // the snapshot's storing waits for this too
       let out;
       try {
@@ -87,50 +76,38 @@ export function createPhotoJobs({ engine, queue, cancelled, busy, post }) {
         out = proxy?.toJs({ dict_converter: Object.fromEntries });
         proxy?.destroy();
       } catch (error) {
-        out = { error: String(error.message).trim().split('\n').pop() };
+        confidenceFor = null;
+        throw error;
       }
       if (!out) continue;
       confidenceFor = null;
-      if (out.error) post({ type: 'confidence', id, error: out.error });
-      else post({ type: 'confidence', id, confidence: out.confidence, classes: out.classes, ms: out.ms }, [out.confidence.buffer]);
-      return;
+      if (out.error) throw new RequestError(out.error, 'runtime');
+      return { value: { confidence: out.confidence, classes: out.classes, ms: out.ms }, transfer: [out.confidence.buffer] };
     }
   }
 
-  // Exports of the latest result, encoded here (Python), never on the page's UI thread.
-  async function exportFile({ id, kind, options }) {
-    let browser;
-    try {
-      const ready = engine();
-      if (!ready) throw new Error('not started');
-      ({ browser } = await ready);
-    } catch {
-      post({ type: 'error', id, message: 'The segmentation engine is not running; reload the page.', kind: 'runtime' });
-      return;
+  /** Request {kind, options, photo?}: a file of the latest result (of photo's, if given). */
+  function exportFile({ kind, options, photo }, { browser }) {
+    if (photo !== undefined && photo !== latest) {
+      throw new RequestError('This result is no longer held by the engine: a newer photo replaced it. Ask for its files before segmenting another photo.', 'stale');
     }
-    try {
-      const proxy = browser.export_file(String(kind), JSON.stringify(options ?? {}));
-      const out = proxy.toJs({ dict_converter: Object.fromEntries });
-      proxy.destroy();
-      if (out.error) {
-        post({ type: 'error', id, message: out.error, kind: 'input' });
-        return;
-      }
-      post({ type: 'export', id, data: out.data, mime: out.mime, ms: out.ms }, [out.data.buffer]);
-    } catch (error) {
-      const last = String(error.message).trim().split('\n').pop();
-      post({ type: 'error', id, message: `Export failed: ${last}`, kind: 'runtime' });
-    }
+    const proxy = browser.export_file(String(kind), JSON.stringify(options ?? {}));
+    const out = proxy.toJs({ dict_converter: Object.fromEntries });
+    proxy.destroy();
+    if (out.error) throw new RequestError(out.error, 'input');
+    return { value: { data: out.data, mime: out.mime, ms: out.ms }, transfer: [out.data.buffer] };
   }
 
   return {
     segment,
+    confidence,
     exportFile,
-    /** A newer photo came: the older one's confidence is no longer wanted. */
-    newerPhoto() {
+    /** Segment request `id` came: an older photo's confidence is no longer wanted. */
+    newerPhoto(id) {
+      newest = id;
       confidenceFor = null;
     },
-    /** The caller of job `id` has moved on (`cancelled` has it already). */
+    /** The caller of request `id` has moved on (`cancelled` has it already). */
     cancel(id) {
       if (id === confidenceFor) confidenceFor = null;
     },

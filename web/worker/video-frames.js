@@ -1,13 +1,8 @@
 // Video frames in the worker: the frame (VideoFrame or ImageBitmap, transferred) is scaled to
 // the model's input size by drawing it into a canvas (GPU), read back as RGBA bytes and handed
-// to Python (sceneseg.video) as an array: no image encoding or decoding per frame.
-//
-// Message in:  {type: 'segment-frame', id, frame, inputWidth, inputHeight, alpha, reset,
-//               labelWidth?, labelHeight?}
-// Reply:       {type: 'reply', id, value: {width, height, labels, classes: [{id, name, color, fraction}],
-//               cut, flicker (share of labels changed since the last frame, or null), timings,
-//               overlay: ImageBitmap}}  (labels and overlay transferred)
-//              {type: 'reply', id, value: null}  the frame was dropped for a newer one
+// to Python (sceneseg.video) as an array: no image encoding or decoding per frame. The
+// requests 'frame' and 'shares' (fields and replies: lib/engine-protocol.js).
+import { RequestError } from '../lib/engine-protocol.js';
 import { overlayBitmap } from './overlay-image.js';
 
 let canvas = null;
@@ -17,18 +12,20 @@ let names = null; // class names by id
 let latest = null; // the newest frame not yet started: older ones are dropped, never queued
 let previous = null; // the last frame's labels: flicker = share of pixels whose label changed
 
-/** Called on arrival, before the job queue: a newer frame replaces a waiting one. */
-export function acceptFrame(message, post) {
+/** Called on arrival, before the job queue: a newer frame replaces a waiting one, which is
+ *  answered null at once (replies: the entry's createReplier). */
+export function acceptFrame(message, replies) {
   if (latest) {
     latest.frame.close?.();
-    post({ type: 'reply', id: latest.id, value: null });
+    replies.reply(latest.id, null);
   }
   latest = message;
 }
 
-/** Called from the job queue (one job at a time with photos). */
-export async function segmentFrame(id, python, post) {
-  if (!latest || latest.id !== id) return; // superseded by a newer frame
+/** Called from the job queue (one job at a time with photos): {value, transfer}, or null if
+ *  the frame was replaced (and answered) already. */
+export async function segmentFrame({ id }, python) {
+  if (!latest || latest.id !== id) return null; // superseded by a newer frame
   const message = latest;
   latest = null;
   const { py } = python;
@@ -68,5 +65,16 @@ export async function segmentFrame(id, python, post) {
   }
   previous = value.labels.slice();
   value.timings = { scale: scaleMs, ...value.timings, overlay: performance.now() - t, worker: performance.now() - start };
-  post({ type: 'reply', id, value }, [value.labels.buffer, value.overlay]);
+  return { value, transfer: [value.labels.buffer, value.overlay] };
+}
+
+/** Request {format: 'csv'|'json', rows}: class shares as a file, written by Python (the same
+ *  writer as the batches'); rows: [{photo, width, height, classes: [{id, pixels}]}]. */
+export function sharesFile({ format, rows }, { py }) {
+  const browser = py.pyimport('sceneseg.browser');
+  const proxy = browser.shares_file(String(format), JSON.stringify(rows ?? []));
+  const out = proxy.toJs({ dict_converter: Object.fromEntries });
+  proxy.destroy();
+  if (out.error) throw new RequestError(out.error, 'input');
+  return { value: { data: out.data, mime: out.mime }, transfer: [out.data.buffer] };
 }

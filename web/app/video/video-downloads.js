@@ -1,16 +1,19 @@
 // Video mode's files out: the overlaid video as it was shown (MediaRecorder, WebM), frame for
-// frame, and every frame's class shares (CSV or JSON, built when asked for).
+// frame, and every frame's class shares (CSV or JSON, written by Python in the engine's worker,
+// in the batches' layout, when asked for).
 import { saveBlob } from '../downloads.js';
 
 /**
  * @param {object} ui  player (the <video>), opacity (the overlay's slider), record (button),
  *   download (the recording's link), sharesCsv, sharesJson (links)
+ * @param {object} segmenter  lib/sceneseg.js's (classShares writes the files)
+ * @param {(message: string) => void} showError
  */
-export function createVideoDownloads({ player, opacity, record, download, sharesCsv, sharesJson }) {
+export function createVideoDownloads({ player, opacity, record, download, sharesCsv, sharesJson }, segmenter, showError) {
   let recorder = null;
   let recordCanvas = null;
   let recordContext = null;
-  let shares = []; // per frame: {frame, time, classes: [[id, name, fraction]]}
+  let shares = []; // per frame: {time, width, height, classes: [{id, pixels}]}
   let sourceName = 'video';
 
   record.addEventListener('click', () => (recorder ? stopRecording() : startRecording()));
@@ -55,24 +58,32 @@ export function createVideoDownloads({ player, opacity, record, download, shares
     for (const track of recorder.stream.getVideoTracks()) track.requestFrame?.();
   }
 
-  // Built when asked for (a click), from every frame so far.
-  sharesCsv.addEventListener('click', (event) => {
-    event.preventDefault();
-    const rows = ['frame,time_s,class_id,class_name,share'];
-    for (const s of shares) {
-      for (const [id, name, fraction] of s.classes) rows.push(`${s.frame},${s.time.toFixed(3)},${id},"${name}",${fraction.toFixed(6)}`);
+  // Written when asked for (a click), from every frame so far: one row per frame, named
+  // '<video>#t=<seconds>' (a media fragment of the video's time).
+  async function saveShares(link, format) {
+    if (!shares.length || link.getAttribute('aria-busy') === 'true') return;
+    const rows = shares.map(({ time, width, height, classes }) => ({ photo: `${sourceName}#t=${time.toFixed(3)}`, width, height, classes }));
+    link.setAttribute('aria-busy', 'true');
+    try {
+      saveBlob(await segmenter.classShares(format, rows), `${sourceName}-class-shares.${format}`);
+    } catch (error) {
+      showError(`Could not prepare the class shares: ${error.message}`);
+    } finally {
+      link.removeAttribute('aria-busy');
     }
-    saveBlob(new Blob([rows.join('\n') + '\n'], { type: 'text/csv' }), `${sourceName}-class-shares.csv`);
-  });
-  sharesJson.addEventListener('click', (event) => {
-    event.preventDefault();
-    const json = shares.map((s) => ({
-      frame: s.frame,
-      time_s: s.time,
-      classes: s.classes.map(([id, name, share]) => ({ id, name, share })),
-    }));
-    saveBlob(new Blob([JSON.stringify(json)], { type: 'application/json' }), `${sourceName}-class-shares.json`);
-  });
+  }
+  for (const [link, format] of [[sharesCsv, 'csv'], [sharesJson, 'json']]) {
+    link.tabIndex = 0;
+    link.addEventListener('click', (event) => {
+      event.preventDefault();
+      saveShares(link, format);
+    });
+    link.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter' && event.key !== ' ') return;
+      event.preventDefault();
+      saveShares(link, format);
+    });
+  }
 
   return {
     /** A new source (named `name` in the files): nothing recorded or counted yet. */
@@ -90,15 +101,10 @@ export function createVideoDownloads({ player, opacity, record, download, shares
     drawFrame(frame, overlay) {
       if (recorder) drawRecordFrame(frame, overlay);
     },
-    /** One frame's class shares: {frame, time, classes: [[id, name, fraction]]}. */
+    /** One frame's class shares: {time, width, height, classes: [{id, pixels}]}. */
     addShares(entry) {
       shares.push(entry);
-      if (shares.length === 1) {
-        for (const link of [sharesCsv, sharesJson]) {
-          link.href = '#';
-          link.setAttribute('aria-disabled', 'false');
-        }
-      }
+      if (shares.length === 1) for (const link of [sharesCsv, sharesJson]) link.setAttribute('aria-disabled', 'false');
     },
     stop: stopRecording,
   };

@@ -39,7 +39,7 @@ export function setupVideo(segmenter) {
     classes: $('video-classes'),
   };
   const overlayContext = ui.overlay.getContext('bitmaprenderer');
-  const downloads = createVideoDownloads(ui);
+  const downloads = createVideoDownloads(ui, segmenter, (message) => showError(message));
 
   let stream = null; // camera MediaStream
   let objectUrl = null; // the video file's
@@ -278,10 +278,13 @@ export function setupVideo(segmenter) {
       .slice(0, 5)
       .map((c) => `${c.name} ${formatPercent(c.fraction)}`)
       .join(' · ');
+    // Pixels from the shares (count / total in Python: the rounding gives the count back).
+    const total = result.width * result.height;
     downloads.addShares({
-      frame: frames,
       time: stream ? now / 1000 : mediaTime,
-      classes: result.classes.map((c) => [c.id, c.name, c.fraction]),
+      width: result.width,
+      height: result.height,
+      classes: result.classes.map((c) => ({ id: c.id, pixels: Math.round(c.fraction * total) })),
     });
     ui.section.dataset.frames = String(frames);
   }
