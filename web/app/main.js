@@ -202,7 +202,7 @@ const stamp = () => new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
 // ---- segmenting -----------------------------------------------------------------------------
 
 const painter = createPainter(); // decodes each photo while the model runs; repaints the overlay
-const photoView = createPhotoView({ segmenter, painter, announce, showError });
+const photoView = createPhotoView({ painter, announce, showError });
 let current = null; // AbortController of the photo being segmented
 
 async function run(file) {

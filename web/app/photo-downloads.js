@@ -6,10 +6,11 @@ import { exportName } from '../lib/sceneseg.js';
 import { saveBlob } from './downloads.js';
 
 /**
- * @param {object} photo  segmenter (lib/sceneseg.js); view, the view's state (photo-view.js:
- *   threshold, isolated, selected); shown(), the result on screen or null; showError(message)
+ * @param {object} photo  view, the view's state (photo-view.js: threshold, isolated, selected);
+ *   shown(), the result on screen or null (its result.export() makes the files);
+ *   showError(message)
  */
-export function createPhotoDownloads({ segmenter, view, shown, showError }) {
+export function createPhotoDownloads({ view, shown, showError }) {
   const labelsLink = document.getElementById('download-labels');
   const exportButtons = [...document.querySelectorAll('[data-export]')];
 

@@ -11,11 +11,12 @@ import { setupTapReadout } from './phone/tap-readout.js';
 import { renderTopClasses, updateTopClasses } from './phone/top-classes.js';
 
 /**
- * @param {object} page  segmenter (lib/sceneseg.js), painter (lib/painter.js, shared with the
- *   photo's decoding), announce(text) and showError(message) (main.js)
+ * @param {object} page  painter (lib/painter.js, shared with the photo's decoding),
+ *   announce(text) and showError(message) (main.js); the files come from each result's
+ *   export() (lib/sceneseg.js)
  * @returns {{show(file, result, photoKey): Promise<void>, showConfidence(result, later, error?): void}}
  */
-export function createPhotoView({ segmenter, painter, announce, showError }) {
+export function createPhotoView({ painter, announce, showError }) {
   const ui = elementsById([
     'opacity', 'opacity-value', 'view-mode', 'split-control', 'split', 'zoom-in', 'zoom-out', 'zoom-fit',
     'zoom-actual', 'viewport', 'stage', 'photo', 'overlay', 'split-line', 'placeholder', 'pointer-class',
@@ -25,7 +26,7 @@ export function createPhotoView({ segmenter, painter, announce, showError }) {
 
   let shown = null; // {file, labels, confidence (null until it comes), width, height, classes, result}
   const view = { hidden: new Set(), isolated: null, highlighted: null, selected: null, group: '', filter: '', threshold: 0, mode: 'overlay' };
-  const downloads = createPhotoDownloads({ segmenter, view, shown: () => shown, showError });
+  const downloads = createPhotoDownloads({ view, shown: () => shown, showError });
   const viewer = createViewer({
     viewport: ui.viewport,
     stage: ui.stage,
