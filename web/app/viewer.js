@@ -60,6 +60,8 @@ export function createViewer({ viewport, stage, photo, overlay, splitLine, onPoi
     overlay.style.clipPath = mode === 'split' ? `inset(0 0 0 ${split * 100}%)` : '';
     splitLine.hidden = mode !== 'split' || !width;
     if (!splitLine.hidden) splitLine.style.left = `${tx + split * width * scale}px`;
+    // The phone layout (phone/phone.css) lets one finger scroll the page while fitted.
+    viewport.toggleAttribute('data-fitted', fitted);
     onChange?.({ scale, fitted });
   }
 
@@ -91,8 +93,12 @@ export function createViewer({ viewport, stage, photo, overlay, splitLine, onPoi
   const pointers = new Map();
   let pinch = null;
   let moved = false;
+  let scrolls = false; // a touch the browser may take for scrolling the page
   viewport.addEventListener('pointerdown', (event) => {
     if (!width) return;
+    // Where the CSS lets the browser pan (touch-action pan-y: the phone layout at fit zoom),
+    // one finger is the page's: it scrolls, and does not drag the photo. Two still pinch.
+    scrolls = event.pointerType === 'touch' && getComputedStyle(viewport).touchAction !== 'none';
     viewport.setPointerCapture(event.pointerId);
     pointers.set(event.pointerId, [event.clientX, event.clientY]);
     moved = false;
@@ -116,7 +122,7 @@ export function createViewer({ viewport, stage, photo, overlay, splitLine, onPoi
       const distance = Math.hypot(x2 - x1, y2 - y1);
       zoomAt(distance / pinch.distance, (x1 + x2) / 2 - box.left, (y1 + y2) / 2 - box.top);
       pinch.distance = distance;
-    } else if (pointers.size === 1) {
+    } else if (pointers.size === 1 && !scrolls) {
       const dx = event.clientX - last[0];
       const dy = event.clientY - last[1];
       if (moved || Math.abs(dx) + Math.abs(dy) > 3) {
@@ -195,6 +201,8 @@ export function createViewer({ viewport, stage, photo, overlay, splitLine, onPoi
       }
       stage.style.width = `${w}px`;
       stage.style.height = `${h}px`;
+      // The phone layout sizes the viewport to the photo's shape (phone/phone.css).
+      viewport.style.setProperty('--photo-aspect', `${w} / ${h}`);
       fit();
     },
     setMode(next) {
