@@ -7,6 +7,9 @@ import { formatPercent } from '../lib/legend.js';
 import { createPainter } from '../lib/painter.js';
 
 export const PROTOCOL = 1;
+// The summaries a request may ask for (options.summary): 1, v1's own shape (the default), mapped
+// from the summary schema; 2, the summary schema itself (docs/summary-schema.md).
+export const SUMMARIES = [1, 2];
 const MAX_BYTES = 200e6; // a request larger than this is refused before decoding
 
 const $ = (id) => document.getElementById(id);
@@ -88,7 +91,7 @@ function start() {
   });
   segmenter.ready.then(
     (info) => {
-      readyInfo = { protocol: PROTOCOL, model: info.model, precision: info.precision, backend: info.backend };
+      readyInfo = { protocol: PROTOCOL, summaries: SUMMARIES, model: info.model, precision: info.precision, backend: info.backend };
       ui.status.textContent = 'Ready';
       ui.announce.textContent = 'Ready: choose a photo.';
       document.body.dataset.ready = 'true';
@@ -141,6 +144,9 @@ function handle(event) {
       if (jobs.has(id)) return bad(`A request with id ${JSON.stringify(id)} is already running.`, id);
       const options = data.options ?? {};
       if (typeof options !== 'object' || Array.isArray(options)) return bad('options must be an object.', id);
+      if (options.summary !== undefined && !SUMMARIES.includes(options.summary)) {
+        return bad(`options.summary must be one of ${SUMMARIES.join(', ')}.`, id);
+      }
       const blob = toBlob(data.image);
       if (blob instanceof Promise) {
         segmentRequest(event, id, blob, options);
@@ -171,21 +177,38 @@ function toBlob(image) {
   return null;
 }
 
-async function segmentRequest(event, id, blobOrPromise, options) {
+// Requests run one at a time, in order (the photos the visitor picks inside the widget too):
+// a result's summary is made from the worker's latest result, so the next photo waits for it.
+let turn = Promise.resolve();
+function inTurn(task) {
+  const run = turn.then(task);
+  turn = run.catch(() => {});
+  return run;
+}
+
+function segmentRequest(event, id, blobOrPromise, options) {
   const controller = new AbortController();
   jobs.set(id, controller);
   reply(event, { type: 'progress', id, stage: readyInfo ? 'segmenting' : 'queued', message: readyInfo ? 'Segmenting' : 'Queued until the engine is ready' });
+  return inTurn(() => answer(event, id, blobOrPromise, options, controller));
+}
+
+async function answer(event, id, blobOrPromise, options, controller) {
   try {
+    controller.signal.throwIfAborted();
     const blob = await blobOrPromise;
     const file = blob instanceof File ? blob : new File([blob], 'image', { type: blob.type });
     const result = await segmentAndShow(file, controller.signal, options.confidence === true);
+    // The summary schema, as the page's download writes it (made in the worker now, before the
+    // next request's photo can replace this result there: requests run one at a time).
+    const schema = JSON.parse(await (await result.export('summary-json')).text());
     const message = {
       type: 'result',
       id,
       width: result.width,
       height: result.height,
       labels: result.labels, // Uint8Array, width * height class ids (255 = unlabelled)
-      summary: summarise(result),
+      summary: options.summary === 2 ? schema : summaryV1(schema, result),
     };
     const transfer = [result.labels.buffer];
     if (options.overlay === true) {
@@ -258,22 +281,24 @@ function show(canvas, bitmap, width, height) {
 async function segmentLocal(file) {
   // A photo the visitor picks inside the widget stays inside it: nothing is posted to the host.
   try {
-    await segmentAndShow(file, undefined, false);
+    await inTurn(() => segmentAndShow(file, undefined, false));
   } catch (error) {
     showError(error instanceof InputError ? `${file.name}: ${error.message}` : error.message);
   }
 }
 
-function summarise(result) {
+/** Protocol 1's summary, mapped from the summary schema (`schema`); the model's name and
+ *  the timings (with the page's own stages) come from the engine's ready info and `result`. */
+function summaryV1(schema, result) {
   return {
-    width: result.width,
-    height: result.height,
-    backend: result.backend,
+    width: schema.image.width,
+    height: schema.image.height,
+    backend: schema.backend,
     model: readyInfo?.model ? { id: readyInfo.model.id, name: readyInfo.model.name, precision: readyInfo.precision } : null,
     timings: result.timings,
     unlabelled: 255,
-    classes: result.classes.map(({ id, name, color, pixels, fraction, group, mean_confidence: meanConfidence }) => ({
-      id, name, color, pixels, fraction, ...(group !== undefined && { group }), ...(meanConfidence !== undefined && { mean_confidence: meanConfidence }),
+    classes: schema.classes.map(({ id, name, color, pixels, fraction, group, mean_confidence: meanConfidence }) => ({
+      id, name, color, pixels, fraction, ...(group != null && { group }), ...(meanConfidence != null && { mean_confidence: meanConfidence }),
     })),
   };
 }
