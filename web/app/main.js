@@ -11,6 +11,7 @@ import { createPainter } from '../lib/painter.js';
 import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
 import { createPhotoView } from './photo-view.js';
+import { setupShareIntake } from './share/share-intake.js';
 import { setupVideo } from './video/video.js';
 
 const ui = elementsById([
@@ -243,3 +244,16 @@ async function run(file) {
     }
   }
 }
+
+// ---- shared into the app, opened with it ------------------------------------------------------
+
+// The share target and file handlers (web/app/share/): one photo in the Photo view, several in
+// Batch, as a pick. Last in the module: what it opens uses everything above.
+setupShareIntake({
+  open: (files) => {
+    if (files.length === 1) showMode('photo'); // a launch into an open window may find it in Batch or Video
+    onFiles(files);
+  },
+  showError,
+  announce,
+});

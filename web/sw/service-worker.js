@@ -19,6 +19,9 @@
 //   fetch     same-origin GETs come from this version's cache (navigations get index.html); a
 //             lazy file is fetched, checked and cached on first use; anything else comes from
 //             the network. Every response carries COOP/COEP/CORP.
+//   share     a POST to ./share-target (the manifest's share_target: photos shared into the
+//             installed app from the system's share sheet) is answered here, online or offline,
+//             never by the network: see "Share target" below.
 
 const { version, files, lazy = {} } = self.PRECACHE;
 const CACHE = `sceneseg-${version}`;
@@ -35,7 +38,8 @@ self.addEventListener('activate', (event) => {
   event.waitUntil(
     (async () => {
       const names = await caches.keys();
-      await Promise.all(names.filter((n) => n.startsWith('sceneseg-') && n !== CACHE).map((n) => caches.delete(n)));
+      const old = (n) => n.startsWith('sceneseg-') && n !== CACHE && n !== SHARE_CACHE;
+      await Promise.all(names.filter(old).map((n) => caches.delete(n)));
       await self.clients.claim();
     })(),
   );
@@ -48,6 +52,10 @@ self.addEventListener('message', (event) => {
 
 self.addEventListener('fetch', (event) => {
   const { request } = event;
+  if (request.method === 'POST' && request.url.split(/[?#]/)[0] === SHARE_TARGET) {
+    event.respondWith(parkShare(request));
+    return;
+  }
   if (request.method !== 'GET' || !request.url.startsWith(SCOPE)) return;
   event.respondWith(respond(request));
 });
@@ -70,6 +78,45 @@ async function respond(request) {
   return withHeaders(response, response.headers);
 }
 
+// ---- Share target ------------------------------------------------------------------------------
+// The system's share sheet POSTs the shared photos (multipart/form-data) to ./share-target. Every
+// file in the form (whatever its field: the manifest names one, `photos`) is parked in the Cache
+// Storage cache SHARE_CACHE under a one-time id, and the answer is a 303 to ./?share=<id>: the
+// browser then GETs the app (index.html from this version's cache, isolated as every response
+// here is) and the page takes the files (web/app/share/share-intake.js, which also deletes them
+// once taken and deletes other ids' leftovers). No network is involved, so it works offline.
+//
+//   SHARE_CACHE  share/<id>/list   JSON {files: [{name, type, size, lastModified}], error?}
+//                share/<id>/<n>    the n-th file's bytes (Content-Type: its type)
+//   <id>         <Date.now()>-<8 random hex digits>: the time lets the page tell a leftover from
+//                a share another tab is just opening.
+// The version's `activate` never deletes this cache; it holds nothing once shares are taken.
+const SHARE_CACHE = 'sceneseg-share';
+const SHARE_TARGET = new URL('share-target', SCOPE).href;
+
+async function parkShare(request) {
+  const id = `${Date.now()}-${crypto.randomUUID().slice(0, 8)}`;
+  const cache = await caches.open(SHARE_CACHE);
+  const key = (name) => new URL(`share/${id}/${name}`, SCOPE).href;
+  const list = { files: [] };
+  try {
+    const form = await request.formData();
+    // A file field left empty still sends a part: no name, no bytes. It is not a file.
+    const files = [...form.values()].filter((value) => typeof value !== 'string' && (value.name || value.size));
+    for (const [n, file] of files.entries()) {
+      await cache.put(key(n), new Response(file, { headers: { 'Content-Type': file.type || 'application/octet-stream' } }));
+      list.files.push({ name: file.name, type: file.type, size: file.size, lastModified: file.lastModified });
+    }
+  } catch (error) {
+    // Not a form, or storage full: the page says so instead of showing nothing.
+    list.error = `${error.name}: ${error.message}`;
+  }
+  await cache.put(key('list'), new Response(JSON.stringify(list), { headers: { 'Content-Type': 'application/json' } }));
+  // 303: the redirect is followed with a GET (a reload does not POST the photos again).
+  return new Response(null, { status: 303, headers: { Location: new URL(`./?share=${id}`, SCOPE).href, ...ISOLATION } });
+}
+
+// ---- Precache ----------------------------------------------------------------------------------
 async function precache() {
   const cache = await caches.open(CACHE);
   const paths = Object.keys(files);
