@@ -71,6 +71,7 @@ def test_round_trip_from_another_origin(host_page, origins):
     page = host_page
     ready = page.evaluate("widgetMessages.find(m => m.type === 'ready')")
     assert ready["protocol"] == 1 and ready["backend"].startswith("wasm")
+    assert ready["summaries"] == [1, 2]
 
     page.set_input_files("#host-file", str(PNG))  # the example page sends id 'photo-1'
     result = wait_reply(page, "photo-1")
@@ -110,6 +111,36 @@ def test_round_trip_from_another_origin(host_page, origins):
     assert page.errors == []
 
 
+def test_summary_2_is_the_schema_and_1_is_mapped_from_it(host_page, origins):
+    """options.summary 2: the summary schema, as the page's download writes it; the default
+    (protocol 1's shape) carries the same classes and counts, mapped from it."""
+    widget, _ = origins
+    page = host_page
+    page.evaluate(
+        """([bytes, origin]) => {
+        const frame = document.getElementById('widget').contentWindow;
+        const image = new Uint8Array(bytes);
+        frame.postMessage({type: 'segment', id: 's2', image, options: {summary: 2}}, origin);
+        frame.postMessage({type: 'segment', id: 's1', image, options: {summary: 1}}, origin);
+    }""",
+        [list(PNG.read_bytes()), widget],
+    )
+    schema, v1 = (wait_reply(page, i) for i in ("s2", "s1"))
+    assert schema["type"] == v1["type"] == "result", (schema, v1)
+    schema, v1 = schema["summary"], v1["summary"]
+    width, height = v1["width"], v1["height"]
+    assert (schema["image"]["width"], schema["image"]["height"]) == (width, height)
+    assert schema["backend"] == v1["backend"]
+    assert set(v1) == {"width", "height", "backend", "model", "timings", "unlabelled", "classes"}
+    assert v1["unlabelled"] == 255 and v1["model"]["id"]
+    fields = ("id", "name", "color", "pixels", "fraction")
+    assert [{k: c[k] for k in fields} for c in v1["classes"]] == [
+        {k: c[k] for k in fields} for c in schema["classes"]
+    ]
+    assert sum(c["pixels"] for c in schema["classes"]) == width * height
+    assert page.errors == []
+
+
 def test_malformed_requests_get_an_error_reply(host_page, origins):
     widget, _ = origins
     page = host_page
@@ -124,6 +155,7 @@ def test_malformed_requests_get_an_error_reply(host_page, origins):
             {type: 'segment', id: 'no-image'},
             {type: 'segment', id: 'bad-image', image: 42},
             {type: 'segment', id: 'bad-options', image: new Blob(['x']), options: 'fast'},
+            {type: 'segment', id: 'bad-summary', image: new Blob(['x']), options: {summary: 3}},
             {type: 'explode', id: 7},
         ]) frame.postMessage(message, origin);
         // A well-formed request whose bytes are not an image: the engine's own message.
@@ -132,14 +164,14 @@ def test_malformed_requests_get_an_error_reply(host_page, origins):
         widget,
     )
     page.wait_for_function(
-        "widgetMessages.filter(m => m.type === 'error').length >= 8", timeout=60_000
+        "widgetMessages.filter(m => m.type === 'error').length >= 9", timeout=60_000
     )
     errors = page.evaluate("widgetMessages.filter(m => m.type === 'error')")
     by_id = {}
     for e in errors:
         by_id.setdefault(e["id"], []).append(e)
     assert len(by_id[None]) == 3 and all(e["code"] == "bad-request" for e in by_id[None])
-    for id_ in ("no-image", "bad-image", "bad-options", 7):
+    for id_ in ("no-image", "bad-image", "bad-options", "bad-summary", 7):
         assert by_id[id_][0]["code"] == "bad-request", by_id[id_]
     assert by_id["text"][0]["code"] == "bad-image"
     assert "not an image format" in by_id["text"][0]["message"]
