@@ -12,6 +12,7 @@ import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
 import { createPhotoView } from './photo-view.js';
 import { setupShareIntake } from './share/share-intake.js';
+import { createShareOut } from './share/share-out.js';
 import { setupVideo } from './video/video.js';
 
 const ui = elementsById([
@@ -204,6 +205,8 @@ const stamp = () => new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
 
 const painter = createPainter(); // decodes each photo while the model runs; repaints the overlay
 const photoView = createPhotoView({ painter, announce, showError });
+let shownPhoto = null; // {file, result, width, height}: the result on screen, for sharing it
+const shareOut = createShareOut({ shown: () => shownPhoto, showError, announce });
 let current = null; // AbortController of the photo being segmented
 
 async function run(file) {
@@ -226,6 +229,8 @@ async function run(file) {
     const result = await segmenter.segment(file, { signal: controller.signal, confidence: 'after' });
     if (controller.signal.aborted) return;
     await photoView.show(file, result, photoKey);
+    shownPhoto = { file, result, width: result.width, height: result.height };
+    shareOut.enable();
     result.laterConfidence.then((later) => photoView.showConfidence(result, later)).catch((error) => photoView.showConfidence(result, null, error));
     // Tests (and anyone scripting the page) wait on this counter.
     document.body.dataset.result = String(Number(document.body.dataset.result || 0) + 1);
