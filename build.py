@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT / "py"))
 
 # The parts live in py/sitebuild/, one module a job; the names tests and benchmarks use stay
 # importable from here (build.Handler, build.add_service_worker, ...).
-from sceneseg.manifest import (  # noqa: E402  (needs the sys.path line above)
+from sceneseg.tools.manifest import (  # noqa: E402  (needs the sys.path line above)
     PRECISIONS,
     FetchError,
     UnpinnedError,
     sha256_file,
 )
-from sceneseg.model_options import add_model_arguments, comma_list, models_epilog  # noqa: E402
+from sceneseg.tools.model_options import add_model_arguments, comma_list, models_epilog  # noqa: E402
 from sitebuild.assemble import build, build_atomically  # noqa: E402
 from sitebuild.common import BuildError  # noqa: E402
 from sitebuild.pyodide_files import build_sceneseg_wheel, precompile_wheels  # noqa: E402

@@ -31,11 +31,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "py"))
 
-from sceneseg.__main__ import CACHE_DIR  # noqa: E402
-from sceneseg.backends.native import PROVIDERS, ProviderError  # noqa: E402
-from sceneseg.manifest import Manifest, exported_manifest  # noqa: E402
-from sceneseg.model_options import comma_list, model_dir_for  # noqa: E402
-from sceneseg.parallel import ModelSpec  # noqa: E402
+from sceneseg.tools.cli import CACHE_DIR  # noqa: E402
+from sceneseg.tools.manifest import Manifest, exported_manifest  # noqa: E402
+from sceneseg.tools.model_options import comma_list, model_dir_for  # noqa: E402
+from sceneseg.tools.native import PROVIDERS, ProviderError  # noqa: E402
+from sceneseg.tools.parallel import ModelSpec  # noqa: E402
 
 DEFAULT_PHOTO = ROOT.parent / "shared" / "photos" / "chelsea.png"
 

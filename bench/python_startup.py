@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 
 import build  # noqa: E402
 from devharness import CHROMIUM, CHROMIUM_ARGS, PYODIDE_MIRROR, serve_site  # noqa: E402
-from sceneseg.manifest import sha256_file  # noqa: E402
+from sceneseg.tools.manifest import sha256_file  # noqa: E402
 
 # Records when the worker says ready and how Python started; optionally turns the snapshot off
 # (what the page's ?snapshot=0 passes to the worker).

@@ -27,7 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "py")]
 from devharness import CHROMIUM, CHROMIUM_ARGS, serve_site  # noqa: E402
 from sceneseg.model import ModelInfo  # noqa: E402
 from sceneseg.processing import SegformerProcessor, decode  # noqa: E402
-from sceneseg.quantize.report import Report  # noqa: E402
+from sceneseg.tools.quantize.report import Report  # noqa: E402
 
 PAGE_DIR = Path(__file__).resolve().parent / "quantize"
 

@@ -113,8 +113,8 @@ def model_info():
 def variant_manifest(path: Path, model_dir: Path, name: str, config_expect: dict) -> Path:
     """Write a test-only model's manifest (its id: the file's stem) as a variant's would be:
     its fp32 file pinned, its config files checked by content (build with --allow-unpinned)."""
-    from sceneseg.manifest import sha256_file
     from sceneseg.model import ModelInfo
+    from sceneseg.tools.manifest import sha256_file
 
     config = ModelInfo.from_dir(model_dir).preprocess
     weights = model_dir / "onnx" / "model.onnx"

@@ -7,7 +7,7 @@ import re
 import urllib.request
 
 from conftest import ROOT, STANDIN_ID
-from sceneseg.manifest import Manifest, sha256_file
+from sceneseg.tools.manifest import Manifest, sha256_file
 
 
 def test_vendor_files_are_exactly_what_runs(built_site):

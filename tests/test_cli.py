@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, SHARED, STANDIN_DIR, STANDIN_ID, native_segmenter
-from sceneseg.manifest import all_manifests
+from sceneseg.tools.manifest import all_manifests
 
 
 def cli(tmp_path, *args, model=STANDIN_ID, model_dir=STANDIN_DIR, cwd=None):
@@ -130,7 +130,7 @@ def test_offline_hint_names_the_model_and_the_command_works(tmp_path):
 
 def test_every_option_has_help_and_the_models_are_listed():
     import build
-    from sceneseg.__main__ import eval_parser, photos_parser
+    from sceneseg.tools.cli import eval_parser, photos_parser
 
     ids = [m.id for m in all_manifests()]
     assert {"segformer-b1-ade", "segformer-b5-ade-640", STANDIN_ID} <= set(ids)

@@ -21,7 +21,7 @@ from sceneseg.confidence import (
     upsample_confidence,
     upsample_confidence_exact,
 )
-from sceneseg.exports import export
+from sceneseg.outputs import export
 from sceneseg.postprocess import source_index, upsample_argmax
 from sceneseg.processing import decode
 

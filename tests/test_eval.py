@@ -20,7 +20,7 @@ from torchmetrics.classification import (
 )
 
 from conftest import ROOT, SHARED, STANDIN_DIR, STANDIN_ID, native_segmenter
-from sceneseg.eval import IGNORE, confusion_matrix, metrics, reduce_labels
+from sceneseg.tools.eval import IGNORE, confusion_matrix, metrics, reduce_labels
 
 ADE = SHARED / "photos" / "ade20k-val"
 

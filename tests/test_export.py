@@ -15,14 +15,14 @@ import torch
 from PIL import Image
 
 from conftest import SHARED, ade_labels, segformer_checkpoint
-from sceneseg.manifest import Manifest, sha256_file
+from sceneseg.tools.manifest import Manifest, sha256_file
 
 B4_DEPTHS = [3, 8, 27, 3]
 PHOTO = SHARED / "photos" / "chelsea.png"  # 451x300: small, and a PNG (no JPEG decoder doubt)
 
 
 def export(*args) -> int:
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     return main(["export", *map(str, args)])
 
@@ -79,7 +79,7 @@ def test_b4_export_is_a_model_the_command_line_takes(b4_export, tmp_path, capsys
     # Face's own processor and post-processing (independent of sceneseg's code).
     from transformers import SegformerForSemanticSegmentation, SegformerImageProcessor
 
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     labels_png = tmp_path / "labels.png"
     argv = [str(PHOTO), "--model", str(out / "manifest.json"), "--model-dir", str(out)]
@@ -123,7 +123,7 @@ def small_checkpoint(tmp_path_factory):
 
 @pytest.mark.slow
 def test_published_recipe_replacing_a_folder_with_force(small_checkpoint, tmp_path, capsys):
-    from sceneseg.quantize.__main__ import main as quantize_main
+    from sceneseg.tools.quantize.__main__ import main as quantize_main
 
     out = tmp_path / "out"
     out.mkdir()
@@ -162,8 +162,8 @@ def test_published_recipe_replacing_a_folder_with_force(small_checkpoint, tmp_pa
     assert sha256_file(remade) == sha256_file(out / "onnx" / "model_quantized.onnx")
     assert json.loads((out / "validation.json").read_text())["photos"] == []  # no photos there
     # 7 custom classes on the command line: the overlay in the generated palette.
-    from sceneseg.__main__ import main
     from sceneseg.palette import generated_palette
+    from sceneseg.tools.cli import main
 
     model = ["--model", str(out / "manifest.json"), "--model-dir", str(out)]
     files = ["--out", str(tmp_path / "l.png"), "--overlay", str(tmp_path / "o.png")]
@@ -219,7 +219,7 @@ def test_missing_export_extra_says_what_to_install(monkeypatch, tmp_path, capsys
 
 @pytest.mark.slow
 def test_b4_manifest_points_to_export_and_takes_its_folder(b4_export, tmp_path, capsys):
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     b4 = Manifest.named("segformer-b4-ade")
     assert b4.precisions == {} and b4.files["config.json"].expect["depths"] == B4_DEPTHS

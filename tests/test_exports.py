@@ -12,8 +12,8 @@ from PIL import Image
 
 from conftest import PHOTOS, native_segmenter
 from sceneseg.confidence import CONFIDENCE_MAX_ERROR
-from sceneseg.exports import export, mask_name
 from sceneseg.groups import class_groups
+from sceneseg.outputs import export, mask_name
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.pipeline import Segmentation
 from sceneseg.postprocess import class_pixel_counts

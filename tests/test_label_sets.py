@@ -72,7 +72,7 @@ def test_palettes_follow_the_label_set():
 
 
 def test_annotation_conventions():
-    from sceneseg.eval import IGNORE, annotation_classes, annotation_convention
+    from sceneseg.tools.eval import IGNORE, annotation_classes, annotation_convention
 
     ade = model_info({i: f"c{i}" for i in range(150)})
     city = model_info(CITYSCAPES, do_reduce_labels=False)
@@ -91,7 +91,7 @@ def test_annotation_conventions():
 @pytest.fixture(scope="module")
 def cityscapes(tmp_path_factory):
     """A random 19-class SegFormer (Cityscapes' classes) exported by sceneseg export."""
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     tmp = tmp_path_factory.mktemp("cityscapes")
     source = segformer_checkpoint(tmp / "checkpoint", CITYSCAPES, seed=3)
@@ -108,16 +108,16 @@ def cityscapes(tmp_path_factory):
 
 
 def cli(cityscapes, *args, precision="fp32") -> int:
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     model = ["--model", str(cityscapes.manifest), "--model-dir", str(cityscapes.out)]
     return main([*map(str, args), *model, "--precision", precision])
 
 
 def reference(cityscapes, photo=PHOTO):
-    from sceneseg.backends.native import OnnxRuntimeBackend
     from sceneseg.model import ModelInfo
     from sceneseg.pipeline import Segmenter
+    from sceneseg.tools.native import OnnxRuntimeBackend
 
     backend = OnnxRuntimeBackend(cityscapes.out / "onnx" / "model.onnx")
     return Segmenter(ModelInfo.from_dir(cityscapes.out), backend).segment_sync(photo.read_bytes())

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SHARED, STANDIN_DIR, STANDIN_ID
-from sceneseg.manifest import FetchError, Manifest, fetch_verified, sha256_file
+from sceneseg.tools.manifest import FetchError, Manifest, fetch_verified, sha256_file
 
 
 def reference_hashes() -> dict[str, tuple[int, str]]:

@@ -23,13 +23,13 @@ MISSING = [
 
 
 def sceneseg(*args) -> int:
-    from sceneseg.__main__ import main
+    from sceneseg.tools.cli import main
 
     return main([*map(str, args), "--model", STANDIN_ID, "--model-dir", str(STANDIN_DIR)])
 
 
 def test_provider_recorded_in_every_summary(tmp_path, monkeypatch):
-    from sceneseg.backends.native import resolve_provider
+    from sceneseg.tools.native import resolve_provider
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     auto = resolve_provider("auto")

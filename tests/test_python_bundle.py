@@ -74,8 +74,9 @@ def test_what_the_page_never_imports_is_not_shipped(built_site):
     # Dropped: the CPython-only tools, numpy's unused subpackages, fonts, test frameworks.
     for dropped in (
         "sceneseg/__main__.pyc",
-        "sceneseg/eval.pyc",
-        "sceneseg/backends/native.pyc",
+        "sceneseg/tools/cli.pyc",
+        "sceneseg/tools/eval.pyc",
+        "sceneseg/tools/native.pyc",
         "numpy/random/_generator.cpython-312-wasm32-emscripten.so",
         "numpy/fft/_pocketfft_umath.cpython-312-wasm32-emscripten.so",
         "numpy/f2py/__init__.pyc",

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, PYODIDE_MIRROR, ROOT, AppPage, run_in_pyodide
-from sceneseg.manifest import sha256_file
+from sceneseg.tools.manifest import sha256_file
 
 pytestmark = pytest.mark.slow
 

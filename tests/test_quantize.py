@@ -12,8 +12,8 @@ from conftest import PHOTOS, STANDIN_DIR
 onnx = pytest.importorskip("onnx", reason="pip install 'sceneseg[quantize]'")
 import onnxruntime as ort  # noqa: E402
 
-from sceneseg.quantize.recipes import SCHEMES, make, output_name  # noqa: E402
-from sceneseg.quantize.report import (  # noqa: E402
+from sceneseg.tools.quantize.recipes import SCHEMES, make, output_name  # noqa: E402
+from sceneseg.tools.quantize.report import (  # noqa: E402
     Report,
     agreement_with_fp32,
     graph_summary,

@@ -24,7 +24,7 @@ from conftest import (
     serve_site,
     variant_manifest,
 )
-from sceneseg.manifest import FetchError, Manifest, sha256_file
+from sceneseg.tools.manifest import FetchError, Manifest, sha256_file
 
 RANDOM_ID = "segformer-random-640"
 PHOTO = SHARED / "photos" / "chelsea.png"  # PNG: the browser and Pillow decode it identically
@@ -115,9 +115,9 @@ def random_manifest(random_model, tmp_path_factory) -> Path:
 
 
 def random_segmenter(random_model):
-    from sceneseg.backends.native import OnnxRuntimeBackend
     from sceneseg.model import ModelInfo
     from sceneseg.pipeline import Segmenter
+    from sceneseg.tools.native import OnnxRuntimeBackend
 
     backend = OnnxRuntimeBackend(random_model / "onnx" / "model.onnx", label="fp32")
     return Segmenter(ModelInfo.from_dir(random_model), backend)
@@ -223,8 +223,8 @@ def test_640_input_model_in_the_page(site_640, browser, random_model, tmp_path):
 
 
 def test_older_preprocessor_config_with_one_number_for_the_size():
-    from sceneseg.manifest import json_facts
     from sceneseg.model import PreprocessConfig
+    from sceneseg.tools.manifest import json_facts
 
     old_style = {"size": 640, "do_resize": True, "resample": 2}
     config = PreprocessConfig.from_dict(old_style)

@@ -31,7 +31,7 @@ from conftest import (
     serve_site,
     variant_manifest,
 )
-from sceneseg.manifest import sha256_file
+from sceneseg.tools.manifest import sha256_file
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ from devharness.paths import STANDIN_DIR, STANDIN_ID
 @functools.cache
 def native_segmenter(precision: str):
     """The stand-in model's Segmenter at ``precision`` (q8, fp32, ...), made once per process."""
-    from sceneseg.backends.native import OnnxRuntimeBackend
-    from sceneseg.manifest import Manifest
     from sceneseg.model import ModelInfo
     from sceneseg.pipeline import Segmenter
+    from sceneseg.tools.manifest import Manifest
+    from sceneseg.tools.native import OnnxRuntimeBackend
 
     manifest = Manifest.named(STANDIN_ID)
     backend = OnnxRuntimeBackend(STANDIN_DIR / manifest.precisions[precision], label=precision)

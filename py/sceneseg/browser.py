@@ -12,8 +12,8 @@ import time
 import numpy as np
 
 from .backends.web import OnnxRuntimeWebBackend
-from .exports import MIME, export
 from .model import ModelInfo
+from .outputs import MIME, export
 from .pipeline import Segmentation, Segmenter
 from .processing import ImageError, decode
 from .threshold import ExportError
@@ -122,7 +122,7 @@ def confidence_step(budget_ms: float) -> dict | None:
 def export_file(kind: str, options_json: str | None = None) -> dict:
     """The latest result as a file: {"data": Uint8Array, "mime", "ms"} or {"error": message}.
 
-    kind and options as ``sceneseg.exports.export`` (options.threshold, .classId, .opacity).
+    kind and options as ``sceneseg.outputs.export`` (options.threshold, .classId, .opacity).
     """
     if _last is None:
         return {"error": "There is no result to export: segment a photo first."}

@@ -10,6 +10,6 @@
     assemble.py           dist/ as a whole: web/ copied, the parts added, swapped in atomically
     server.py             the static server (--serve): MIME types, gzip, COOP/COEP headers
 
-Standard library and sceneseg.manifest only: build.py runs before anything is installed.
+Standard library and sceneseg.tools.manifest only: build.py runs before anything is installed.
 Not part of the sceneseg wheel (pyproject.toml includes sceneseg* only).
 """

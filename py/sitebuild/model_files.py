@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sceneseg.manifest import (
+from sceneseg.tools.manifest import (
     FetchError,
     Manifest,
     UnpinnedError,
     exported_manifest,
     sha256_file,
 )
-from sceneseg.model_options import model_dir_for, offline_hint
+from sceneseg.tools.model_options import model_dir_for, offline_hint
 
 from .common import BuildError, log
 

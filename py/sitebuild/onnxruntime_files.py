@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sceneseg.manifest import sha256_file
+from sceneseg.tools.manifest import sha256_file
 
 from .common import BuildError, copy_vendor, node_package
 

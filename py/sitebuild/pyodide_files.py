@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sceneseg.manifest import fetch_verified, sha256_file
+from sceneseg.tools.manifest import fetch_verified, sha256_file
 
 from .common import ROOT, BuildError, copy_vendor, log, node_package
 from .python_trim import trim_python

@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from sceneseg.manifest import sha256_file
+from sceneseg.tools.manifest import sha256_file
 
 from .common import ROOT
 from .onnxruntime_files import ORT_BACKENDS

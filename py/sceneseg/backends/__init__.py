@@ -3,7 +3,7 @@
 ``run`` is a coroutine because onnxruntime-web is asynchronous; the native backend simply
 finishes before it returns. Implementations:
 
-- ``sceneseg.backends.native.OnnxRuntimeBackend``  CPython, the ``onnxruntime`` package
+- ``sceneseg.tools.native.OnnxRuntimeBackend``     CPython, the ``onnxruntime`` package
 - ``sceneseg.backends.web.OnnxRuntimeWebBackend``  Pyodide, onnxruntime-web via the JS bridge
 """
 

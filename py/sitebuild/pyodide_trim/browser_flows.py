@@ -14,7 +14,7 @@ from js import Uint8Array, sceneseg_trace_runner
 from PIL import Image
 
 from sceneseg import batch_zip, browser, video
-from sceneseg.exports import MIME
+from sceneseg.outputs import MIME
 
 
 def js_bytes(data):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # The project's manifests, when running from a checkout.
-MANIFEST_DIR = Path(__file__).resolve().parents[2] / "models"
+MANIFEST_DIR = Path(__file__).resolve().parents[3] / "models"
 DEFAULT_MODEL = "segformer-b0-ade"
 PRECISIONS = ("q8", "fp16", "fp32")
 CONFIG_FILES = ("config.json", "preprocessor_config.json")

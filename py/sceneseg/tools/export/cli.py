@@ -21,7 +21,7 @@ PRECISION_FILES = {
     "q8": "onnx/model_quantized.onnx",
 }
 # ../shared beside the checkout, as the tests and build.py's examples use it.
-CHECKOUT = Path(__file__).resolve().parents[3]
+CHECKOUT = Path(__file__).resolve().parents[4]
 SHARED = Path(os.environ.get("SCENESEG_SHARED", CHECKOUT.parent / "shared"))
 
 
@@ -136,8 +136,8 @@ def export(args, precisions: list[str], temp: Path, argv: list[str]) -> str:
     import torch
     import transformers
 
+    from ...model import ModelInfo
     from ..manifest import sha256_file
-    from ..model import ModelInfo
     from ..quantize.__main__ import find_photos
     from ..quantize.recipes import SCHEMES, make
     from . import checkpoint, validate

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import ModelInfo
-from ..processing import decode
+from ...model import ModelInfo
+from ...processing import decode
 from .recipes import opset
 
 
@@ -57,8 +57,8 @@ def summarize_agreement(per_photo: dict[str, tuple[int, int]]) -> dict:
 
 
 def segmenters(model_dir: Path, files: dict[str, Path], threads: int):
-    from ..backends.native import OnnxRuntimeBackend
-    from ..pipeline import Segmenter
+    from ...pipeline import Segmenter
+    from ..native import OnnxRuntimeBackend
 
     model = ModelInfo.from_dir(model_dir)
     return {

@@ -7,8 +7,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..model import ModelInfo
-from ..processing import SegformerProcessor, decode
+from ...model import ModelInfo
+from ...processing import SegformerProcessor, decode
 
 # Node-name patterns (onnxruntime matches nodes_to_exclude by exact name; we expand these
 # regular expressions against the graph) for the parts of SegFormer one may keep in float.

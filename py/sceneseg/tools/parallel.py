@@ -85,9 +85,9 @@ class ModelSpec:
         return f"{self.model_id} {self.precision}"
 
     def segmenter(self, weights_path: str | None = None):
-        from .backends.native import OnnxRuntimeBackend
-        from .model import ModelInfo
-        from .pipeline import Segmenter
+        from ..model import ModelInfo
+        from ..pipeline import Segmenter
+        from .native import OnnxRuntimeBackend
 
         path = weights_path or str(Path(self.model_dir) / self.weights)
         backend = OnnxRuntimeBackend(
@@ -130,7 +130,7 @@ def _call(segmenter, work: Work, load: Callable[[], object]):
 
 
 def _work(segmenter, work: Work, payload):
-    from .processing import ImageError
+    from ..processing import ImageError
 
     try:
         return work(segmenter, payload)
@@ -247,7 +247,7 @@ def _run_ray(spec: ModelSpec, work: Work, items: Iterable[Item], jobs: int, addr
         else:
             # Ray ships this sceneseg package to the cluster's nodes; they need numpy,
             # Pillow and onnxruntime installed (pip install 'sceneseg[native]').
-            runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+            runtime_env = {"py_modules": [str(Path(__file__).resolve().parents[1])]}
         ray.init(
             address=None if address == "local" else address,
             include_dashboard=False,

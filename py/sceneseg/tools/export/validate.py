@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model import ModelInfo
-from ..processing import SegformerProcessor, decode
+from ...model import ModelInfo
+from ...processing import SegformerProcessor, decode
 
 
 def torch_labels(model, pixel_values: np.ndarray, height: int, width: int):
@@ -36,8 +36,8 @@ def validate(
     threads: int | None = None,
     provider: str = "cpu",
 ) -> dict:
-    from ..backends.native import OnnxRuntimeBackend
-    from ..pipeline import Segmenter
+    from ...pipeline import Segmenter
+    from ..native import OnnxRuntimeBackend
 
     info = ModelInfo.from_dir(model_dir)
     processor = SegformerProcessor(info.preprocess)

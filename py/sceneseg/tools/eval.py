@@ -23,7 +23,7 @@ prediction), as ``evaluate``'s ``mean_iou`` and mmsegmentation define them:
 Each image's confusion matrix is kept on disk (``OUT/partial/<model>--<precision>/``,
 sparse, a few kB), so an interrupted run resumes where it stopped, and the totals are
 re-summed from those files. ``--jobs`` and ``--ray`` spread the photos over processes or a
-Ray cluster (see ``sceneseg.parallel``).
+Ray cluster (see ``sceneseg.tools.parallel``).
 """
 
 from __future__ import annotations
