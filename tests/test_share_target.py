@@ -77,7 +77,7 @@ class ShareSite:
     the same origin with the manifest's share form (its field name, action, method, enctype).
     Logs (method, path, status) of every request."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, isolation_headers: bool = True):
         from sitebuild.server import Handler
 
         manifest = json.loads((directory / "manifest.webmanifest").read_text())
@@ -105,6 +105,7 @@ class ShareSite:
             def log_request(self, code="-", size="-"):
                 log.append((self.command, self.path.split("?")[0], int(code)))
 
+        Logged.isolation_headers = isolation_headers  # False: a host that cannot send COOP/COEP
         self.handler = functools.partial(Logged, directory=str(directory))
         self.start(0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
@@ -250,6 +251,27 @@ def test_a_shared_photo_is_segmented_online_and_offline(installed, site, tmp_pat
         assert_taken(page, site, share_id, labels, tmp_path)
     assert errors == []
     page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_share_is_isolated_on_a_host_without_isolation_headers(browser, built_site):
+    """The share's redirect lands on index.html from the service worker's cache, which adds
+    COOP/COEP itself: threads after a share launch even where the host sends no such header."""
+    site = ShareSite(built_site, isolation_headers=False)
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site.url)
+        page.wait_for_selector("body[data-offline-ready=true]", timeout=180_000)
+        assert page.evaluate("crossOriginIsolated") is False  # the first visit: the host's headers
+        share(page, site, [PHOTO])
+        page.wait_for_selector("body[data-result='1']", timeout=180_000)
+        assert page.evaluate("crossOriginIsolated") is True
+        assert int(page.get_attribute("#engine", "data-threads")) >= 2
+    finally:
+        context.close()
+        site.stop()
 
 
 @pytest.mark.browser
