@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import PHOTOS, native_segmenter
+from sceneseg import outputs
 from sceneseg.batch_zip import BatchZip
 from sceneseg.palette import ADE20K_PALETTE
 
@@ -54,13 +55,31 @@ def test_zip_holds_each_photos_files_and_the_csvs():
         labels = np.asarray(Image.open(io.BytesIO(archive.read(f"labels/{stem}.png"))))
         np.testing.assert_array_equal(labels, result.labels)
         overlay = np.asarray(Image.open(io.BytesIO(archive.read(f"overlays/{stem}.png"))))
-        np.testing.assert_array_equal(overlay, np.asarray(ADE20K_PALETTE, np.uint8)[labels])
+        palette = np.asarray(ADE20K_PALETTE, np.uint8)
+        np.testing.assert_array_equal(overlay[..., :3], palette[labels])
+        assert (overlay[..., 3] == 255).all()  # RGBA, as the overlay download
+        # The same file as outputs' (the overlay download's at the batch's PNG level).
+        assert archive.read(f"overlays/{stem}.png") == outputs.overlay_png(result, level=1)
+        assert archive.read(f"labels/{stem}.png") == outputs.labels_png(result)
         summary = json.loads(archive.read(f"json/{stem}.json"))
-        assert summary["classes"] == result.classes()
-    rows = list(csv.reader(io.StringIO(archive.read("class-shares.csv").decode())))
-    assert rows[0] == ["photo", "width", "height", *segmenter.model.labels]
-    assert [r[0] for r in rows[1:]] == [photos[0].name, photos[1].name, "again/" + photos[0].name]
-    shares = np.array([float(v) for v in rows[1][3:]])
-    np.testing.assert_allclose(shares, results[0].counts / results[0].labels.size, atol=1e-6)
+        assert outputs.summary_problems(summary) == []
+        assert summary["photo"] in (photos[0].name, photos[1].name, "again/" + photos[0].name)
+        assert [{k: c[k] for k in ("id", "pixels", "fraction")} for c in summary["classes"]] == [
+            {k: c[k] for k in ("id", "pixels", "fraction")} for c in result.classes()
+        ]
+    rows = list(csv.DictReader(io.StringIO(archive.read("class-shares.csv").decode())))
+    assert tuple(rows[0]) == outputs.SHARES_COLUMNS  # long: one row per photo and class
+    names = [photos[0].name, photos[1].name, "again/" + photos[0].name]
+    assert list(dict.fromkeys(r["photo"] for r in rows)) == names
+    for name, result in zip(names, [*results, results[0]], strict=True):
+        mine = [r for r in rows if r["photo"] == name]
+        assert [int(r["class_id"]) for r in mine] == [c["id"] for c in result.classes()]
+        assert [r["class"] for r in mine] == [c["name"] for c in result.classes()]
+        shares = np.array([float(r["share"]) for r in mine])
+        counts = np.array([int(r["pixels"]) for r in mine])
+        sizes = {(int(r["width"]), int(r["height"])) for r in mine}
+        assert sizes == {(result.width, result.height)}
+        np.testing.assert_allclose(shares, counts / result.labels.size, atol=1e-6)
+        assert counts.sum() == result.labels.size
     failed = list(csv.reader(io.StringIO(archive.read("failed.csv").decode())))
     assert failed == [["photo", "reason"], ["notes.txt", "not an image"]]

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, PYODIDE_MIRROR, ROOT, SHARED, STANDIN_DIR, STANDIN_ID, native_segmenter
+from sceneseg.outputs import SHARES_COLUMNS, SUMMARY_VERSION, summary_problems
 from sceneseg.tools.manifest import all_manifests
 
 
@@ -62,13 +63,21 @@ def test_batch_labels_a_folder_and_lists_what_failed(batch):
         labels = np.asarray(Image.open(out / f"{stem}.labels.png"))
         np.testing.assert_array_equal(labels, expected.labels)
         overlay = np.asarray(Image.open(out / f"{stem}.overlay.png"))
-        np.testing.assert_array_equal(overlay, expected.colorize())
+        colours = np.asarray(expected.model.colors, np.uint8)
+        np.testing.assert_array_equal(overlay[..., :3], colours[expected.labels])
+        assert (overlay[..., 3] == 255).all()  # RGBA, as the page's overlay download
         summary = json.loads((out / f"{stem}.json").read_text())
-        assert summary["model"] == STANDIN_ID and summary["precision"] == "q8"
+        assert summary_problems(summary) == []  # the one schema (docs/summary-schema.md)
+        assert summary["schema_version"] == SUMMARY_VERSION
+        assert summary["model"]["id"] == STANDIN_ID and summary["model"]["precision"] == "q8"
+        assert summary["photo"].endswith(f"{stem}.png") and summary["provider"] == "cpu"
+        assert summary["confidence"] is None  # not computed in a batch: mean_confidence null
         assert [c["pixels"] for c in summary["classes"]] == [
             c["pixels"] for c in expected.classes()
         ]
         mine = [r for r in rows if r["photo"].endswith(f"{stem}.png")]
+        assert list(rows[0]) == list(SHARES_COLUMNS)  # the long layout, as the page's batch
+        assert [r["class"] for r in mine] == [c["name"] for c in expected.classes()]
         assert {int(r["class_id"]): int(r["pixels"]) for r in mine} == {
             c["id"]: c["pixels"] for c in expected.classes()
         }

@@ -173,7 +173,9 @@ def test_published_recipe_replacing_a_folder_with_force(small_checkpoint, tmp_pa
     assert labels.max() < 7
     np.testing.assert_array_equal(overlay, np.asarray(generated_palette(7), np.uint8)[labels])
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert summary["label_set"] == "custom" and summary["classes"][0]["name"].startswith("class ")
+    assert summary["model"]["label_set"] == "custom"
+    assert summary["classes"][0]["name"].startswith("class ")
+    assert summary["group_shares"] is None and summary["classes"][0]["group"] is None
 
 
 def test_non_segformer_is_refused_and_nothing_is_written(tmp_path, capsys):
@@ -242,7 +244,7 @@ def test_b4_manifest_points_to_export_and_takes_its_folder(b4_export, tmp_path, 
     argv = [str(PHOTO), "--model", str(like_b4), "--precision", "q8", "--json"]
     assert main([*argv, str(tmp_path / "s.json"), "--model-dir", str(b4_export.out)]) == 0
     summary = json.loads((tmp_path / "s.json").read_text())
-    assert summary["model"] == "segformer-b4-ade" and summary["classes"]
+    assert summary["model"]["id"] == "segformer-b4-ade" and summary["classes"]
     raw["files"]["config.json"]["expect"]["depths"] = [3, 6, 40, 3]  # B5's: refused
     like_b4.write_text(json.dumps(raw))
     assert main([*argv, str(tmp_path / "t.json"), "--model-dir", str(b4_export.out)]) == 2

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED, STANDIN_DIR, build_site, open_app, segformer_checkpoint, serve_site
+from sceneseg.outputs import summary_problems
 from sceneseg.palette import (
     ADE20K_PALETTE,
     CITYSCAPES_LABELS,
@@ -135,10 +136,11 @@ def test_cityscapes_model_on_the_command_line(cityscapes, tmp_path, capsys):
     overlay = np.asarray(Image.open(out["overlay"]).convert("RGB"))
     np.testing.assert_array_equal(overlay, np.asarray(CITYSCAPES_PALETTE, np.uint8)[labels])
     summary = json.loads(out["summary"].read_text())
-    assert summary["label_set"] == "cityscapes"
+    assert summary_problems(summary) == []
+    assert summary["model"]["label_set"] == "cityscapes" and summary["group_shares"] is None
     for c in summary["classes"]:
         assert c["name"] == CITYSCAPES[c["id"]] and c["color"] == list(CITYSCAPES_PALETTE[c["id"]])
-        assert "group" not in c and 0 < c["mean_confidence"] <= 1
+        assert c["group"] is None and 0 < c["mean_confidence"] <= 1
         assert c["name"] in printed
 
 
@@ -152,7 +154,8 @@ def test_cityscapes_batch_eval_and_zip(cityscapes, tmp_path, capsys):
     assert {r["class"] for r in rows} <= set(CITYSCAPES_LABELS) and len(rows) >= 2
     for row in rows:
         assert CITYSCAPES[int(row["class_id"])] == row["class"]
-    assert json.loads((tmp_path / "out" / "chelsea.json").read_text())["label_set"] == "cityscapes"
+    batch_summary = json.loads((tmp_path / "out" / "chelsea.json").read_text())
+    assert batch_summary["model"]["label_set"] == "cityscapes"
 
     # Evaluation with trainId annotations: the predicted labels themselves, a band set to
     # 255 (ignored) and one pixel changed: accuracy counts exactly the labelled pixels.

@@ -4,11 +4,12 @@ result is ever held, whatever the batch's length.
 Contents (``STEM`` is the photo's name without its extension, made unique within the zip):
 
     labels/STEM.png      8-bit greyscale, pixel value = class id (as the single-photo download)
-    overlays/STEM.png    each pixel in its class colour
-    json/STEM.json       size, model, backend, timings and the classes with their areas
-    class-shares.csv     one row per photo: photo, width, height, then the share of every class
+    overlays/STEM.png    RGBA, each pixel in its class colour (as the overlay download)
+    json/STEM.json       the photo's summary (docs/summary-schema.md)
+    class-shares.csv     one row per photo and class (outputs.SHARES_COLUMNS), as the CLI's
     failed.csv           photos that could not be segmented and why (only if there were any)
 
+Every file comes from ``sceneseg.outputs``, as the single-photo downloads and the CLI's do.
 PNG files are stored (they are compressed already), JSON and CSV deflated.
 """
 
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import posixpath
 import zipfile
 
 import numpy as np
 
+from . import outputs
 from .pipeline import Segmentation
 
 SHARES_CSV = "class-shares.csv"
@@ -34,9 +35,7 @@ class BatchZip:
         self._zip = zipfile.ZipFile(fileobj, "w")
         self._labels = labels
         self._stems: set[str] = set()
-        self._shares = io.StringIO()
-        self._shares_csv = csv.writer(self._shares, lineterminator="\n")
-        self._shares_csv.writerow(["photo", "width", "height", *labels])
+        self._shares = [outputs.class_shares_csv([], labels)]  # the header, then photo by photo
         self._failed: list[tuple[str, str]] = []
         self.done = 0
 
@@ -51,26 +50,15 @@ class BatchZip:
 
     def add(self, name: str, result: Segmentation) -> str:
         """Append one photo's files; returns the stem used inside the zip."""
-        from PIL import Image
-
         stem = self._stem(name)
-        self._write(f"labels/{stem}.png", result.to_png(), zipfile.ZIP_STORED)
-        overlay = io.BytesIO()
-        # Level 1: overlays are flat colour areas; a higher level costs seconds on 12 MP.
-        Image.fromarray(result.colorize(), "RGB").save(overlay, "PNG", compress_level=1)
-        self._write(f"overlays/{stem}.png", overlay.getvalue(), zipfile.ZIP_STORED)
-        summary = {
-            "photo": name,
-            "width": result.width,
-            "height": result.height,
-            "backend": result.backend,
-            "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()},
-            "classes": result.classes(),
-        }
-        self._write(f"json/{stem}.json", json.dumps(summary, indent=1).encode())
-        total = result.labels.size
-        shares = [f"{c / total:.6f}" if c else "0" for c in result.counts.tolist()]
-        self._shares_csv.writerow([name, result.width, result.height, *shares])
+        self._write(f"labels/{stem}.png", outputs.labels_png(result), zipfile.ZIP_STORED)
+        overlay = outputs.overlay_png(result, level=outputs.FAST_PNG_LEVEL)
+        self._write(f"overlays/{stem}.png", overlay, zipfile.ZIP_STORED)
+        # No confidence per photo in a batch: it would double a 12 MP photo's time.
+        summary = outputs.summary_json(result, photo=name, confidence=False)
+        self._write(f"json/{stem}.json", summary)
+        row = outputs.share_row(name, result)
+        self._shares.append(outputs.class_shares_csv([row], self._labels, header=False))
         self.done += 1
         return stem
 
@@ -78,7 +66,7 @@ class BatchZip:
         self._failed.append((name, reason))
 
     def close(self) -> None:
-        self._write(SHARES_CSV, self._shares.getvalue().encode())
+        self._write(SHARES_CSV, b"".join(self._shares))
         if self._failed:
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\n")

@@ -13,7 +13,8 @@ import numpy as np
 
 from .backends.web import OnnxRuntimeWebBackend
 from .model import ModelInfo
-from .outputs import MIME, export
+from .outputs import MIME, SHARES_MIME, class_shares_csv, class_shares_json, export
+from .outputs import labels_png as encode_labels_png
 from .pipeline import Segmentation, Segmenter
 from .processing import ImageError, decode
 from .threshold import ExportError
@@ -141,7 +142,32 @@ def export_file(kind: str, options_json: str | None = None) -> dict:
 
 
 def labels_png() -> bytes:
-    """The latest label map as a PNG (pixel value = class id)."""
+    """The latest label map as a PNG (pixel value = class id). Kept for older workers: the page
+    asks export_file('labels-png') now."""
     if _last is None:
         raise RuntimeError("no result to encode")
-    return _last.to_png()
+    return encode_labels_png(_last)
+
+
+def shares_file(fmt: str, rows_json: str) -> dict:
+    """Class shares of many photos or video frames as a file, in the batches' layout
+    (``outputs.SHARES_COLUMNS``): {"data": Uint8Array, "mime"} or {"error": message}.
+
+    fmt: 'csv' or 'json'; rows_json: a JSON list of {"photo", "width", "height", "classes":
+    [{"id", "pixels"}]} (a video frame's photo: ``<video name>#t=<seconds, 3 decimals>``)."""
+    if _segmenter is None:
+        return {"error": "The model is not loaded yet."}
+    try:
+        rows = json.loads(rows_json)
+        labels = _segmenter.model.labels
+        if fmt == "csv":
+            data = class_shares_csv(rows, labels)
+        elif fmt == "json":
+            data = class_shares_json(rows, labels)
+        else:
+            raise ExportError(f"class shares: format must be csv or json, not {fmt!r}")
+    except json.JSONDecodeError:
+        return {"error": "class shares: rows must be JSON"}
+    except ExportError as exc:
+        return {"error": str(exc)}
+    return {"data": _to_js_bytes(data), "mime": SHARES_MIME[fmt]}

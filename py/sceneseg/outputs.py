@@ -1,21 +1,29 @@
-"""A segmentation as files: label map, colour overlay, class masks, confidence map, summary.
+"""Every file SceneSeg writes, one function per kind. The page's downloads (browser.export_file
+and shares_file), its batch zip (batch_zip), the CLI (--out, --overlay, --json, --out-dir) and
+the CLI's folder batch (tools/batch) all call these: a change to a file's format is made here.
+The same encoders run in CPython and, for the web app, in the worker's Pyodide.
 
-The same encoders run in CPython and, for the web app, in the worker's Pyodide (never on the
-page's UI thread). Conventions, shared by every export:
+* Label map PNG (``labels_png``): 8-bit greyscale, pixel value = class id (0..149). With a
+  confidence ``threshold``, pixels whose confidence is below it get ``threshold.UNLABELLED``.
+* Colour overlay PNG (``overlay_png``): RGBA at full resolution, each pixel in its class colour
+  with alpha ``opacity`` (0..1); unlabelled pixels (below the threshold) are fully transparent.
+* Mask PNG (``mask_png``): 8-bit greyscale, 255 where the pixel is the class, 0 elsewhere.
+* Masks zip (``masks_zip``): one mask PNG per class present, named ``{id:03d}-{name}.png``.
+* Confidence PNG (``confidence_png``): 16-bit greyscale, value = round(p * 65535), p the
+  softmax probability of the pixel's class (accurate to ``CONFIDENCE_MAX_ERROR``).
+* Summary JSON (``summary``/``summary_json``): schema ``SUMMARY_VERSION``, every key always
+  there (null where it does not apply); ``SUMMARY_SCHEMA`` describes it, docs/summary-schema.md
+  explains it.
+* Class shares (``class_shares_csv``/``class_shares_json``): one row per photo (or video
+  frame) and class, ``SHARES_COLUMNS``; rows from ``share_row``.
 
-* Label map PNG: 8-bit greyscale, pixel value = class id (0..149). With a confidence
-  ``threshold``, pixels whose confidence is below it get ``threshold.UNLABELLED`` (255).
-* Colour overlay PNG: RGBA at full resolution, each pixel in its class colour with alpha
-  ``opacity`` (0..1); unlabelled pixels (below the threshold) are fully transparent.
-* Mask PNG: 8-bit greyscale, 255 where the pixel is the class, 0 elsewhere.
-* Masks zip: one mask PNG per class present, named ``{id:03d}-{name}.png``.
-* Confidence PNG: 16-bit greyscale, value = round(p * 65535), p the softmax probability of the
-  pixel's class (accurate to ``CONFIDENCE_MAX_ERROR``; see ``confidence.upsample_confidence``).
-* Summary JSON: ``Segmentation.summary()``.
+Named ``outputs`` (it was ``exports``) so that it is not mistaken for ``tools/export``, which
+makes model files.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -24,8 +32,11 @@ import zipfile
 import numpy as np
 from PIL import Image
 
+from .confidence import CONFIDENCE_MAX_ERROR
+from .groups import groups_for
 from .pipeline import Segmentation
-from .threshold import ExportError
+from .postprocess import class_pixel_counts
+from .threshold import UNLABELLED, ExportError, check_threshold
 
 KINDS = ("labels-png", "overlay-png", "mask-png", "masks-zip", "confidence-png", "summary-json")
 MIME = {
@@ -38,9 +49,12 @@ MIME = {
 }
 # PNG compression: level 6 is zlib's default; the 12 MP RGBA overlay is the slowest export.
 _PNG_LEVEL = 6
+# Batches write every photo's overlay: flat colour areas, where a higher level costs seconds
+# on 12 MP for a few per cent.
+FAST_PNG_LEVEL = 1
 
 
-def png(array: np.ndarray) -> bytes:
+def png(array: np.ndarray, level: int = _PNG_LEVEL) -> bytes:
     """uint8 [H, W] (L), uint8 [H, W, 3|4] (RGB|RGBA) or uint16 [H, W] (16-bit L) -> PNG."""
     if array.dtype == np.uint16:
         # Pillow's 16-bit greyscale mode is little-endian; its PNG writer stores big-endian.
@@ -49,7 +63,7 @@ def png(array: np.ndarray) -> bytes:
     else:
         image = Image.fromarray(array)
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=_PNG_LEVEL)
+    image.save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 
@@ -71,8 +85,10 @@ def overlay_rgba(seg: Segmentation, threshold=None, opacity: float = 1.0) -> np.
     return table[seg.labelled_map(threshold)]
 
 
-def overlay_png(seg: Segmentation, threshold=None, opacity: float = 1.0) -> bytes:
-    return png(overlay_rgba(seg, threshold, opacity))
+def overlay_png(
+    seg: Segmentation, threshold=None, opacity: float = 1.0, level: int = _PNG_LEVEL
+) -> bytes:
+    return png(overlay_rgba(seg, threshold, opacity), level)
 
 
 def class_id(seg: Segmentation, value) -> int:
@@ -123,14 +139,236 @@ def confidence_png(seg: Segmentation) -> bytes:
     return png(confidence_u16(seg))
 
 
-def summary_json(seg: Segmentation, threshold=None) -> bytes:
-    if seg.logits is not None:
-        seg.ensure_confidence()  # the summary lists each class's mean confidence
-    return json.dumps(seg.summary(threshold=threshold), indent=1).encode("utf-8")
+# ---- Summary JSON ----
+
+SUMMARY_VERSION = 1
+# The machine-checkable schema (docs/summary-schema.md says what each key means): key -> the
+# type of its value, a tuple where null is allowed; a nested dict describes an object's keys,
+# a one-item list a list of such items, ``"str->float"`` an object of any keys to floats.
+NULL = type(None)
+SUMMARY_SCHEMA = {
+    "schema_version": int,
+    "photo": (str, NULL),
+    "width": int,
+    "height": int,
+    "model": {
+        "id": (str, NULL),
+        "file": (str, NULL),
+        "sha256": (str, NULL),
+        "precision": (str, NULL),
+        "labels": int,
+        "label_set": str,
+    },
+    "backend": str,
+    "provider": (str, NULL),
+    "timings_ms": "str->float",
+    "classes": [
+        {
+            "id": int,
+            "name": str,
+            "color": [int],
+            "pixels": int,
+            "fraction": float,
+            "group": ({"context": str, "kind": str}, NULL),
+            "mean_confidence": (float, NULL),
+        }
+    ],
+    "group_shares": ({"context": "str->float", "kind": "str->float"}, NULL),
+    "confidence": ({"max_error": float}, NULL),
+    "threshold": (
+        {
+            "value": float,
+            "unlabelled_value": int,
+            "unlabelled_pixels": int,
+            "unlabelled_fraction": float,
+        },
+        NULL,
+    ),
+}
+
+
+def summary_problems(value, schema=SUMMARY_SCHEMA, where: str = "summary") -> list[str]:
+    """What in ``value`` does not follow ``schema`` (SUMMARY_SCHEMA by default): missing or
+    extra keys, wrong types; [] when it follows it. Tests check every summary with it."""
+    options = schema if isinstance(schema, tuple) else (schema,)
+    problems: list[str] = []
+    for option in options:
+        problems = _problems(value, option, where)
+        if not problems:
+            return []
+    return problems
+
+
+def _problems(value, schema, where):
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, not an object"]
+        out = [f"{where}.{k}: missing" for k in schema if k not in value]
+        out += [f"{where}.{k}: not in the schema" for k in value if k not in schema]
+        for key, sub in schema.items():
+            if key in value:
+                out += summary_problems(value[key], sub, f"{where}.{key}")
+        return out
+    if isinstance(schema, list):
+        if not isinstance(value, list):
+            return [f"{where}: {type(value).__name__}, not a list"]
+        return [
+            p
+            for i, item in enumerate(value)
+            for p in summary_problems(item, schema[0], f"{where}[{i}]")
+        ]
+    if schema == "str->float":
+        if not isinstance(value, dict):
+            return [f"{where}: {type(value).__name__}, not an object"]
+        return [f"{where}.{k}: not a number" for k, v in value.items() if type(v) is not float]
+    # bool is an int in Python, not in JSON: the type must match exactly.
+    return (
+        [] if type(value) is schema else [f"{where}: {type(value).__name__}, not {schema.__name__}"]
+    )
+
+
+def summary(
+    seg: Segmentation,
+    threshold: float | None = None,
+    *,
+    photo: str | None = None,
+    provider: str | None = None,
+    confidence: bool = True,
+) -> dict:
+    """Everything about a result but the pixels, as SUMMARY_SCHEMA: the photo's name (or path,
+    from the CLI), its size, the model, backend and execution provider, timings, the classes
+    present (largest first) and shares per class group. With a confidence ``threshold``, pixels
+    below it count as unlabelled. ``confidence``: compute the confidence first if the result
+    kept its logits (single photos: each class's mean confidence); batches pass False and list
+    it only if it is there."""
+    threshold = check_threshold(threshold)
+    if confidence and seg.confidence is None and seg.logits is not None:
+        seg.ensure_confidence()
+    counts = seg.counts
+    if threshold:
+        counts = class_pixel_counts(seg.labelled_map(threshold), UNLABELLED + 1)
+    classes = [
+        {
+            "id": c["id"],
+            "name": c["name"],
+            "color": [int(v) for v in c["color"]],
+            "pixels": c["pixels"],
+            "fraction": c["fraction"],
+            "group": c.get("group"),
+            "mean_confidence": c.get("mean_confidence"),
+        }
+        for c in seg.classes(counts)
+    ]
+    group_shares = None
+    if groups_for(seg.model.labels) is not None:  # a label set with class groups (ADE20K)
+        group_shares = {"context": {}, "kind": {}}
+        for entry in classes:
+            for axis in ("context", "kind"):
+                name = entry["group"][axis]
+                group_shares[axis][name] = group_shares[axis].get(name, 0.0) + entry["fraction"]
+    model_file = seg.model_file or {}
+    out = {
+        "schema_version": SUMMARY_VERSION,
+        "photo": photo,
+        "width": seg.width,
+        "height": seg.height,
+        "model": {
+            "id": model_file.get("id"),
+            "file": model_file.get("file"),
+            "sha256": model_file.get("sha256"),
+            "precision": model_file.get("precision"),
+            "labels": seg.num_classes,
+            "label_set": seg.model.label_set,
+        },
+        "backend": seg.backend,
+        "provider": provider,
+        "timings_ms": {k: round(float(v), 1) for k, v in seg.timings_ms.items()},
+        "classes": classes,
+        "group_shares": group_shares,
+        "confidence": None,
+        "threshold": None,
+    }
+    if seg.confidence is not None:
+        out["confidence"] = {"max_error": float(CONFIDENCE_MAX_ERROR)}
+    if threshold:
+        unlabelled = int(counts[UNLABELLED])
+        out["threshold"] = {
+            "value": float(threshold),
+            "unlabelled_value": UNLABELLED,
+            "unlabelled_pixels": unlabelled,
+            "unlabelled_fraction": unlabelled / seg.labels.size,
+        }
+    return out
+
+
+def summary_json(seg: Segmentation, threshold: float | None = None, **facts) -> bytes:
+    """``summary`` as UTF-8 JSON (facts: photo, provider, confidence as ``summary``)."""
+    return json.dumps(summary(seg, threshold, **facts), indent=1).encode("utf-8")
+
+
+# ---- Class shares ----
+
+# Long ("tidy") layout: one row per photo (or video frame) and class. It holds any label set
+# and any number of classes without a column per class, appends as photos finish, and loads
+# as is into pandas, R or a spreadsheet's pivot table (docs/summary-schema.md).
+SHARES_COLUMNS = ("photo", "width", "height", "class_id", "class", "pixels", "share")
+
+
+def share_row(photo: str, seg: Segmentation) -> dict:
+    """One photo's row for class_shares_*: {photo, width, height, classes: [{id, pixels}]}
+    (the shape the page's video sends for a frame)."""
+    return {
+        "photo": photo,
+        "width": seg.width,
+        "height": seg.height,
+        "classes": [{"id": c["id"], "pixels": c["pixels"]} for c in seg.classes()],
+    }
+
+
+def _share_records(rows, labels):
+    if not isinstance(rows, list):
+        raise ExportError("class shares: rows must be a list")
+    for row in rows:
+        try:
+            photo, width, height = str(row["photo"]), int(row["width"]), int(row["height"])
+            classes = [(int(c["id"]), int(c["pixels"])) for c in row["classes"]]
+        except (KeyError, TypeError, ValueError):
+            raise ExportError(
+                "class shares: each row needs photo, width, height and classes [{id, pixels}]"
+            ) from None
+        if width <= 0 or height <= 0:
+            raise ExportError(f"class shares: {photo}: width and height must be positive")
+        for cid, pixels in classes:
+            if not 0 <= cid < len(labels):
+                raise ExportError(f"class shares: {photo}: no class {cid}")
+            yield photo, width, height, cid, labels[cid], pixels, pixels / (width * height)
+
+
+def class_shares_csv(rows: list[dict], labels, header: bool = True) -> bytes:
+    """Rows (``share_row``'s shape) -> CSV of SHARES_COLUMNS; share with 6 decimals.
+    ``header=False``: rows only, to append to a file written a photo at a time."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    if header:
+        writer.writerow(SHARES_COLUMNS)
+    for *fields, share in _share_records(rows, labels):
+        writer.writerow([*fields, f"{share:.6f}"])
+    return out.getvalue().encode("utf-8")
+
+
+def class_shares_json(rows: list[dict], labels) -> bytes:
+    """The same records as class_shares_csv, as a JSON list of objects keyed by SHARES_COLUMNS
+    (share unrounded)."""
+    records = [dict(zip(SHARES_COLUMNS, r, strict=True)) for r in _share_records(rows, labels)]
+    return json.dumps(records, indent=1).encode("utf-8")
+
+
+SHARES_MIME = {"csv": "text/csv", "json": "application/json"}
 
 
 def export(seg: Segmentation, kind: str, options: dict | None = None) -> bytes:
-    """One export by name (the web worker's entry point); options as in the JS API."""
+    """One export by name (the web worker's entry point); options as in the JS API (and
+    ``name``: the photo's file name, the summary's ``photo``)."""
     options = dict(options or {})
     threshold = options.get("threshold")
     if kind == "labels-png":
@@ -146,5 +384,6 @@ def export(seg: Segmentation, kind: str, options: dict | None = None) -> bytes:
     if kind == "confidence-png":
         return confidence_png(seg)
     if kind == "summary-json":
-        return summary_json(seg, threshold)
+        name = options.get("name")
+        return summary_json(seg, threshold, photo=name if isinstance(name, str) else None)
     raise ExportError(f"unknown export {kind!r}; one of: {', '.join(KINDS)}")

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from .backends import Backend
-from .confidence import CONFIDENCE_MAX_ERROR, Steps, confidence_steps
+from .confidence import Steps, confidence_steps
 from .groups import groups_for
 from .model import ModelInfo
 from .postprocess import class_pixel_counts, upsample_argmax
@@ -123,58 +123,6 @@ class Segmentation:
             raise ExportError("a confidence threshold needs at most 255 classes")
         below = self.ensure_confidence() < np.float32(threshold)
         return np.where(below, UNLABELLED, self.labels).astype(np.uint8)
-
-    def summary(self, threshold: float | None = None) -> dict:
-        """Everything about this result but the pixels: image size, model (id, file, sha256),
-        backend, timings, classes (as ``classes()``), shares per group. With a confidence
-        ``threshold``, pixels below it count as unlabelled (``threshold.UNLABELLED``)."""
-        threshold = check_threshold(threshold)
-        counts = self.counts
-        if threshold:
-            counts = class_pixel_counts(self.labelled_map(threshold), UNLABELLED + 1)
-        classes = self.classes(counts)
-        total = self.labels.size
-        shares: dict[str, dict[str, float]] = {"context": {}, "kind": {}}
-        for entry in classes:
-            for axis in ("context", "kind"):
-                if "group" in entry:
-                    name = entry["group"][axis]
-                    shares[axis][name] = shares[axis].get(name, 0.0) + entry["fraction"]
-        out = {
-            "image": {"width": self.width, "height": self.height},
-            "model": {
-                "labels": self.num_classes,
-                "label_set": self.model.label_set,
-                **(self.model_file or {}),
-            },
-            "backend": self.backend,
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-            "classes": classes,
-            "group_shares": shares,
-        }
-        if self.confidence is not None:
-            out["confidence"] = {"max_error": CONFIDENCE_MAX_ERROR}
-        if threshold:
-            unlabelled = int(counts[UNLABELLED])
-            out["threshold"] = {
-                "value": threshold,
-                "unlabelled_value": UNLABELLED,
-                "unlabelled_pixels": unlabelled,
-                "unlabelled_fraction": unlabelled / total,
-            }
-        return out
-
-    def to_png(self) -> bytes:
-        """The label map as an 8-bit greyscale PNG: pixel value = class id."""
-        import io
-
-        buf = io.BytesIO()
-        Image.fromarray(self.labels, mode="L").save(buf, format="PNG", compress_level=6)
-        return buf.getvalue()
-
-    def colorize(self) -> np.ndarray:
-        """uint8 [H, W, 3]: each pixel in its class colour."""
-        return np.asarray(self.model.colors, dtype=np.uint8)[self.labels]
 
 
 class Segmenter:

@@ -9,16 +9,14 @@ Outputs mirror the input folders: ``DIR/a/b.jpg`` -> ``OUT/a/b.labels.png``, ``b
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import sys
+from functools import partial
 from pathlib import Path
 
+from .. import outputs
 from .parallel import Failure, ModelSpec, progress, run
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif"}
-CSV_COLUMNS = ["photo", "width", "height", "class_id", "class", "pixels", "share"]
 
 
 def expand_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
@@ -40,23 +38,21 @@ def expand_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
     return out
 
 
-def label_photo(segmenter, data: bytes) -> dict:
-    """Runs in a worker: the outputs of one photo, encoded there (workers share that work)."""
-    from PIL import Image
-
+def label_photo(segmenter, payload: tuple[str, bytes]) -> dict:
+    """Runs in a worker: the files of one photo, encoded there (workers share that work), by
+    sceneseg.outputs as the page's batch zip. ``payload``: (the photo's path, its bytes)."""
+    photo, data = payload
     result = segmenter.segment_sync(data)
-    overlay = io.BytesIO()
-    Image.fromarray(result.colorize()).save(overlay, format="PNG")
+    provider = getattr(segmenter.backend, "provider", None)
     return {
-        "labels_png": result.to_png(),
-        "overlay_png": overlay.getvalue(),
-        "width": result.width,
-        "height": result.height,
-        "label_set": result.model.label_set,
-        "backend": result.backend,
-        "provider": getattr(segmenter.backend, "provider", None),
-        "timings_ms": result.timings_ms,
-        "classes": result.classes(),
+        "labels_png": outputs.labels_png(result),
+        "overlay_png": outputs.overlay_png(result, level=outputs.FAST_PNG_LEVEL),
+        # No confidence per photo in a batch (as the page's batch zip): it doubles the time.
+        "summary_json": outputs.summary_json(
+            result, photo=photo, provider=provider, confidence=False
+        ),
+        "share_row": outputs.share_row(photo, result),
+        "labels": result.model.labels,
     }
 
 
@@ -73,10 +69,9 @@ def run_batch(
     by_key = {str(stem): (file, stem) for file, stem in photos}
     failures: list[tuple[Path, str]] = []
     bar = progress(len(photos), "labelling")
-    items = [(str(stem), file.read_bytes) for file, stem in photos]
-    with open(out_dir / "classes.csv", "w", newline="", encoding="utf-8") as f:
-        table = csv.writer(f)
-        table.writerow(CSV_COLUMNS)
+    items = [(str(stem), partial(_load, file)) for file, stem in photos]
+    header = True
+    with open(out_dir / "classes.csv", "wb") as table:
         for key, outcome in run(spec, label_photo, items, jobs=jobs, ray_address=ray_address):
             file, stem = by_key[key]
             bar.update(1)
@@ -87,26 +82,18 @@ def run_batch(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.with_name(stem.name + ".labels.png").write_bytes(outcome["labels_png"])
             target.with_name(stem.name + ".overlay.png").write_bytes(outcome["overlay_png"])
-            summary = {
-                "image": str(file),
-                "width": outcome["width"],
-                "height": outcome["height"],
-                "model": spec.model_id,
-                "precision": spec.precision,
-                "label_set": outcome["label_set"],
-                "backend": outcome["backend"],
-                "provider": outcome["provider"],
-                "timings_ms": outcome["timings_ms"],
-                "classes": outcome["classes"],
-            }
-            target.with_name(stem.name + ".json").write_text(json.dumps(summary, indent=2))
-            for c in outcome["classes"]:
-                table.writerow(
-                    [str(file), outcome["width"], outcome["height"], c["id"], c["name"],
-                     c["pixels"], f"{c['fraction']:.6f}"]
-                )  # fmt: skip
-            f.flush()
+            target.with_name(stem.name + ".json").write_bytes(outcome["summary_json"])
+            rows = [outcome["share_row"]]
+            table.write(outputs.class_shares_csv(rows, outcome["labels"], header=header))
+            header = False
+            table.flush()
+        if header:  # no photo done: the header alone
+            table.write(outputs.class_shares_csv([], (), header=True))
     bar.close()
     done = len(photos) - len(failures)
     print(f"labelled {done} of {len(photos)} photos into {out_dir}", file=sys.stderr)
     return failures
+
+
+def _load(file: Path) -> tuple[str, bytes]:
+    return str(file), file.read_bytes()

@@ -176,9 +176,14 @@ def photos_parser() -> argparse.ArgumentParser:
     out = parser.add_argument_group("output (one photo)")
     out.add_argument("--out", type=Path, help="label map PNG (8-bit, pixel value = class id)")
     out.add_argument(
-        "--overlay", type=Path, help="colour overlay PNG (each pixel in its class colour)"
+        "--overlay", type=Path, help="colour overlay PNG (RGBA, each pixel in its class colour)"
     )
-    out.add_argument("--json", type=Path, help="summary JSON: classes, areas, model, timings")
+    out.add_argument(
+        "--json",
+        type=Path,
+        help="summary JSON (docs/summary-schema.md): classes, areas, mean confidence, model, "
+        "timings",
+    )
     out.add_argument(
         "--confidence", action="store_true", help="also compute each class's mean confidence"
     )
@@ -187,7 +192,7 @@ def photos_parser() -> argparse.ArgumentParser:
         "--out-dir",
         type=Path,
         help="write PHOTO.labels.png, PHOTO.overlay.png and PHOTO.json per photo and "
-        "classes.csv (class shares per photo) here; created if missing",
+        "classes.csv (one row per photo and class) here; created if missing",
     )
     add_model_options(parser)
     add_scale_options(parser)
@@ -250,25 +255,17 @@ def photos_main(argv: list[str]) -> int:
 
 
 def write_outputs(result, path: Path, manifest: Manifest, segmenter, out, overlay, summary):
-    if out:
-        out.write_bytes(result.to_png())
-    if overlay:
-        from PIL import Image
+    """One photo's files, from sceneseg.outputs as the page's downloads (``manifest``: kept
+    for callers; the summary's model record comes from the segmenter's)."""
+    from .. import outputs
 
-        Image.fromarray(result.colorize()).save(overlay)
+    if out:
+        out.write_bytes(outputs.labels_png(result))
+    if overlay:
+        overlay.write_bytes(outputs.overlay_png(result))
     if summary:
-        data = {
-            "image": str(path),
-            "width": result.width,
-            "height": result.height,
-            "model": manifest.id,
-            "label_set": result.model.label_set,
-            "backend": result.backend,
-            "provider": getattr(segmenter.backend, "provider", None),
-            "timings_ms": result.timings_ms,
-            "classes": result.classes(),
-        }
-        summary.write_text(json.dumps(data, indent=2))
+        provider = getattr(segmenter.backend, "provider", None)
+        summary.write_bytes(outputs.summary_json(result, photo=str(path), provider=provider))
 
 
 def report_failures(failures: list[tuple[Path, str]]) -> int:

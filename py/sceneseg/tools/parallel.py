@@ -47,7 +47,8 @@ class ModelSpec:
     weights: str  # file name inside model_dir
     threads: int | None = None
     standin: bool = False
-    provider: str = "cpu"  # --provider: backends.native.PROVIDER_CHOICES
+    provider: str = "cpu"  # --provider: native.PROVIDER_CHOICES
+    sha256: str | None = None  # the weights' pinned sha256: every summary's model.sha256
 
     @classmethod
     def prepare(
@@ -77,8 +78,9 @@ class ModelSpec:
                     file=sys.stderr,
                 )
         return cls(
-            manifest.id, precision, str(target), weights, threads, manifest.standin, provider
-        )
+            manifest.id, precision, str(target), weights, threads, manifest.standin, provider,
+            manifest.files[weights].sha256,
+        )  # fmt: skip
 
     @property
     def label(self) -> str:
@@ -93,7 +95,12 @@ class ModelSpec:
         backend = OnnxRuntimeBackend(
             path, threads=self.threads, label=self.precision, provider=self.provider
         )
-        return Segmenter(ModelInfo.from_dir(self.model_dir), backend)
+        # The same model record as the page's (browser.init's model_file): summaries name it.
+        model_file = {
+            "id": self.model_id, "file": self.weights, "sha256": self.sha256,
+            "precision": self.precision,
+        }  # fmt: skip
+        return Segmenter(ModelInfo.from_dir(self.model_dir), backend, model_file)
 
     def configs(self) -> dict[str, str]:
         return {n: (Path(self.model_dir) / n).read_text(encoding="utf-8") for n in CONFIG_FILES}
