@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PHOTOS, ROOT, AppPage
+from conftest import PHOTOS, ROOT, AppPage, ade_labels
+from sceneseg.outputs import SHARES_COLUMNS
 
 pytestmark = pytest.mark.browser
 
@@ -135,6 +136,11 @@ def test_no_file_is_made_before_a_click(wired):
     with page.expect_download():
         page.click("#download-summary")
     assert [m["kind"] for m in sent(page, type="export")] == ["labels-png", "summary-json"]
+    # The keyboard reaches the label map control too: Enter makes and saves it.
+    page.focus("#download-labels")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    assert download.value.suggested_filename == f"{PNGS[0].stem}-labels.png"
     assert_one_final_each(page.evaluate("window.__wire"))
 
 
@@ -219,7 +225,11 @@ def test_labels_png_on_request_stale_results_and_one_final_each(wired):
     assert out["confidence"] is True
     assert out["frames"][-1] == 64 * 64
     assert out["cache"] >= 1
-    print("class shares:", out["shares"][:200])
+    # Class shares (the video's request), written by Python in the batches' layout.
+    assert out["shares"].splitlines() == [
+        ",".join(SHARES_COLUMNS),
+        f"clip#t=0.000,2,1,3,{ade_labels()[3]},2,1.000000",
+    ]
     wire = [m for m in page.evaluate("window.__wire") if m["w"] == 2]
     types = Counter(m["type"] for m in wire if m["way"] == "out")
     for kind in ("segment", "confidence", "export", "cancel", "frame", "cache", "shares"):

@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -31,6 +32,7 @@ from conftest import (
     open_app,
 )
 from devharness import pan_frames, write_y4m
+from sceneseg.outputs import SHARES_COLUMNS
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 
@@ -103,13 +105,18 @@ def test_fake_camera_frames_are_segmented(playwright, site_url, camera_clip):
         # The overlay covers the video on screen, at its display size.
         boxes = [page.locator(s).bounding_box() for s in ("#video-player", "#video-overlay")]
         assert boxes[0] == boxes[1]
-        # Per-frame class shares: one row per class and frame, shares of a frame sum to 1.
+        # Per-frame class shares, written by Python in the batches' layout: one row per frame
+        # and class, the frame named '<video>#t=<seconds>'; a frame's pixels fill it.
         with page.expect_download() as download:
             page.click("#video-shares-csv")
+        assert download.value.suggested_filename == "camera-class-shares.csv"
         rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
-        assert rows and {r["class_name"] for r in rows} <= set(native_segmenter("q8").model.labels)
-        first = [float(r["share"]) for r in rows if r["frame"] == "1"]
-        assert sum(first) == pytest.approx(1, abs=1e-4)
+        assert rows and list(rows[0]) == list(SHARES_COLUMNS)
+        assert {r["class"] for r in rows} <= set(native_segmenter("q8").model.labels)
+        assert all(re.fullmatch(r"camera#t=\d+\.\d{3}", r["photo"]) for r in rows)
+        first = [r for r in rows if r["photo"] == rows[0]["photo"]]
+        assert sum(float(r["share"]) for r in first) == pytest.approx(1, abs=1e-4)
+        assert sum(int(r["pixels"]) for r in first) == 256 * 256  # the labels' size
         assert app.errors == []
 
 
@@ -199,8 +206,15 @@ def test_video_file_pause_step_and_export(app_context, site_url, tmp_path):
 
     with page.expect_download() as download:
         page.click("#video-shares-json")
-    shares = json.loads(Path(download.value.path()).read_text())
-    assert len(shares) >= 3 and all(s["classes"] for s in shares)
+    records = json.loads(Path(download.value.path()).read_text())
+    frames = {}
+    for r in records:
+        assert set(r) == set(SHARES_COLUMNS) and re.fullmatch(r"pan#t=\d+\.\d{3}", r["photo"])
+        frames.setdefault(r["photo"], []).append(r)
+    assert len(frames) >= 3
+    for rows in frames.values():
+        assert sum(r["pixels"] for r in rows) == rows[0]["width"] * rows[0]["height"]
+        assert sum(r["share"] for r in rows) == pytest.approx(1)
     assert app.errors == []
     page.close()
 

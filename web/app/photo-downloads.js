@@ -42,7 +42,7 @@ export function createPhotoDownloads({ view, shown, showError }) {
     const photo = shown();
     if (!photo || control.getAttribute('aria-busy') === 'true') return;
     const classId = view.isolated ?? view.selected;
-    const options = { threshold: view.threshold, ...(kind === 'mask-png' ? { classId } : {}) };
+    const options = { threshold: view.threshold, ...(kind === 'mask-png' && { classId }), ...(kind === 'summary-json' && { name: photo.file.name }) };
     const cls = photo.classes.find((c) => c.id === classId);
     control.setAttribute('aria-busy', 'true');
     try {

@@ -201,7 +201,8 @@ async function answer(event, id, blobOrPromise, options, controller) {
     const result = await segmentAndShow(file, controller.signal, options.confidence === true);
     // The summary schema, as the page's download writes it (made in the worker now, before the
     // next request's photo can replace this result there: requests run one at a time).
-    const schema = JSON.parse(await (await result.export('summary-json')).text());
+    const named = blob instanceof File ? { name: blob.name } : {}; // the schema's photo
+    const schema = JSON.parse(await (await result.export('summary-json', named)).text());
     const message = {
       type: 'result',
       id,
@@ -291,8 +292,8 @@ async function segmentLocal(file) {
  *  the timings (with the page's own stages) come from the engine's ready info and `result`. */
 function summaryV1(schema, result) {
   return {
-    width: schema.image.width,
-    height: schema.image.height,
+    width: schema.width,
+    height: schema.height,
     backend: schema.backend,
     model: readyInfo?.model ? { id: readyInfo.model.id, name: readyInfo.model.name, precision: readyInfo.precision } : null,
     timings: result.timings,

@@ -103,7 +103,10 @@ export function createVideoDownloads({ player, opacity, record, download, shares
     },
     /** One frame's class shares: {time, width, height, classes: [{id, pixels}]}. */
     addShares(entry) {
-      shares.push(entry);
+      // The same video time segmented again right after (a pause, a step): one row set per
+      // time, the latest (the files name a frame by its time).
+      if (shares.length && shares.at(-1).time.toFixed(3) === entry.time.toFixed(3)) shares[shares.length - 1] = entry;
+      else shares.push(entry);
       if (shares.length === 1) for (const link of [sharesCsv, sharesJson]) link.setAttribute('aria-disabled', 'false');
     },
     stop: stopRecording,
