@@ -55,8 +55,8 @@ export const UNLABELLED = 255;
  *   mask-png        8-bit PNG, 255 = options.classId, 0 elsewhere
  *   masks-zip       one mask PNG per class present, named {id:03d}-{name}.png
  *   confidence-png  16-bit greyscale PNG, value = round(p * 65535)
- *   summary-json    classes (ids, names, groups, pixels, shares, mean confidence), image size,
- *                   model id and sha256, backend, timings, group shares
+ *   summary-json    the summary schema (docs/summary-schema.md): photo (options.name), width,
+ *                   height, model, backend, timings, classes (with mean confidence), group shares
  */
 export const EXPORT_KINDS = {
   'labels-png': 'labels.png',
