@@ -17,6 +17,14 @@ from conftest import ROOT, STANDIN_DIR
 TRIM = ROOT / "py" / "sitebuild" / "pyodide_trim" / "run.mjs"
 
 
+def sceneseg_wheel_modules(site):
+    """Modules of the sceneseg wheel ('sceneseg/backends/web.pyc' -> 'sceneseg.backends.web')."""
+    (wheel,) = (site / "vendor" / "pyodide").glob("sceneseg-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    modules = {n.removesuffix(".pyc").replace("/", ".") for n in names if n.endswith(".pyc")}
+    return {m.removesuffix(".__init__") for m in modules}
+
+
 def bundle_names(site):
     pyodide = site / "vendor" / "pyodide"
     lock = json.loads((pyodide / "pyodide-lock.json").read_text())
@@ -46,6 +54,18 @@ def test_the_trimmed_bundle_runs_every_flow_of_the_worker(built_site, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout)
     assert report.pop("flow_errors") == []
+    # sys.modules in Pyodide after a photo (every format), a video frame, a batch, every
+    # export kind and the class-share files: the wheel as built holds exactly those sceneseg
+    # modules, no more, no fewer, and none of the CPython room (sceneseg.tools).
+    traced = set(report.pop("sceneseg_modules"))
+    assert {
+        "sceneseg.browser",
+        "sceneseg.outputs",
+        "sceneseg.video",
+        "sceneseg.batch_zip",
+    } <= traced
+    assert not any(m.startswith(("sceneseg.tools", "sceneseg.__main__")) for m in traced)
+    assert sceneseg_wheel_modules(built_site) == traced
     for name, part in report.items():
         assert part["dropped"] == [], name
         assert part["kept"] == part["files"] > 10, name
@@ -86,3 +106,9 @@ def test_what_the_page_never_imports_is_not_shipped(built_site):
     ):
         assert dropped not in names, dropped
     assert not any(n.endswith((".pyi", ".pxd", ".h")) for n in names)
+    # The CPython room is never shipped; the browser's is (tools: the slow test above).
+    assert not any(n.startswith("sceneseg/tools/") for n in names)
+    assert sceneseg_wheel_modules(built_site) >= {
+        "sceneseg", "sceneseg.browser", "sceneseg.outputs", "sceneseg.pipeline",
+        "sceneseg.video", "sceneseg.batch_zip", "sceneseg.backends.web",
+    }  # fmt: skip

@@ -19,6 +19,8 @@ from pathlib import Path
 from .common import BuildError, log
 
 SCRIPTS = Path(__file__).resolve().parent / "pyodide_trim"
+# sceneseg's CPython room and the shims of its documented `python -m` entry points.
+CPYTHON_ONLY = ("sceneseg.tools", "sceneseg.__main__", "sceneseg.quantize")
 
 
 def trim_python(core_dir: Path, pyodide_dir: Path, model_dir: Path) -> dict:
@@ -47,7 +49,11 @@ def trim_python(core_dir: Path, pyodide_dir: Path, model_dir: Path) -> dict:
     # pipeline, and the modules after it were not traced.
     if report["flow_errors"]:
         raise BuildError(f"the browser's Python flows failed: {report['flow_errors']}")
+    # The browser's room never imports the CPython tools (sceneseg.tools; the -m shims).
+    tools = [m for m in report["sceneseg_modules"] if m.startswith(CPYTHON_ONLY)]
+    if tools:
+        raise BuildError(f"the browser's Python imports CPython-only modules: {tools}")
     for name, part in report.items():
-        if name != "flow_errors":
+        if name not in ("flow_errors", "sceneseg_modules"):
             log(f"  {name}: {part['kept']} of {part['files']} files kept")
     return report

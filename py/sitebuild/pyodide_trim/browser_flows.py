@@ -14,7 +14,7 @@ from js import Uint8Array, sceneseg_trace_runner
 from PIL import Image
 
 from sceneseg import batch_zip, browser, video
-from sceneseg.outputs import MIME
+from sceneseg.outputs import MIME  # every export kind
 
 
 def js_bytes(data):
@@ -87,7 +87,15 @@ async def run_flows():
         pass
     browser.labels_png()
     for kind in MIME:
-        browser.export_file(kind, json.dumps({"classId": 0, "threshold": 0.3, "opacity": 0.5}))
+        options = {"classId": 0, "threshold": 0.3, "opacity": 0.5, "name": "photo.png"}
+        browser.export_file(kind, json.dumps(options))
+        browser.export_file(kind, "{}")
+    # The video's class shares (and the batches' layout), every format and a refused one.
+    rows = [
+        {"photo": "v.webm#t=0.000", "width": 2, "height": 1, "classes": [{"id": 0, "pixels": 2}]}
+    ]
+    for fmt in ("csv", "json", "xml"):
+        browser.shares_file(fmt, json.dumps(rows))
     rgba = np.zeros((72, 96, 4), np.uint8)
     for reset in (True, False):
         await video.segment_frame(js_bytes(rgba.tobytes()), 96, 72, {"alpha": 0.6, "reset": reset})

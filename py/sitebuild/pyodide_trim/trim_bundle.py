@@ -90,4 +90,7 @@ def trim(flows_json):
     for name, entry in sorted(lock["packages"].items()):
         report[name] = rewrite(f"/bundle/{entry['file_name']}", lambda p: wanted(p, modules), True)
     report["flow_errors"] = flows["errors"]
+    # The browser's room as the flows use it: python_trim refuses a trace that reaches the
+    # CPython tools, and tests/test_python_bundle.py checks the wheel holds exactly these.
+    report["sceneseg_modules"] = sorted(m for m in modules if m.split(".")[0] == "sceneseg")
     return json.dumps(report)
