@@ -32,7 +32,7 @@ from conftest import (
     open_app,
 )
 from devharness import pan_frames, write_y4m
-from sceneseg.outputs import SHARES_COLUMNS
+from sceneseg.outputs import SHARES_COLUMNS, summary_problems
 from sceneseg.palette import ADE20K_PALETTE
 from sceneseg.video import flicker
 
@@ -317,11 +317,10 @@ def test_batch_states_zip_and_labels_match_cpython(app_factory, batch_photos, tm
         for d, e in (("labels", "png"), ("overlays", "png"), ("json", "json"))
     }
     assert set(archive.namelist()) == expected_names | {"class-shares.csv", "failed.csv"}
-    shares = {
-        r["photo"]: r
-        for r in csv.DictReader(io.StringIO(archive.read("class-shares.csv").decode()))
-    }
-    assert list(shares) == [p.name for p in good]
+    # One row per photo and class (the CLI's layout, outputs.SHARES_COLUMNS).
+    rows = list(csv.DictReader(io.StringIO(archive.read("class-shares.csv").decode())))
+    assert list(rows[0]) == list(SHARES_COLUMNS)
+    assert list(dict.fromkeys(r["photo"] for r in rows)) == [p.name for p in good]
     failed = list(csv.DictReader(io.StringIO(archive.read("failed.csv").decode())))
     assert [r["photo"] for r in failed] == ["broken.jpg"]
 
@@ -336,16 +335,23 @@ def test_batch_states_zip_and_labels_match_cpython(app_factory, batch_photos, tm
         print(f"batch {photo.name}: {agreement:.4%} identical to CPython on the same pixels")
         assert agreement >= 0.995
         overlay = np.asarray(Image.open(io.BytesIO(archive.read(f"overlays/{photo.stem}.png"))))
-        np.testing.assert_array_equal(overlay, PALETTE[labels])
+        np.testing.assert_array_equal(overlay[..., :3], PALETTE[labels])  # RGBA, opaque
+        assert (overlay[..., 3] == 255).all()
         counts = np.bincount(labels.ravel(), minlength=150)
         summary = json.loads(archive.read(f"json/{photo.stem}.json"))
+        assert summary_problems(summary) == [] and summary["photo"] == photo.name
         assert (summary["width"], summary["height"]) == (labels.shape[1], labels.shape[0])
         assert {c["id"]: c["pixels"] for c in summary["classes"]} == {
             int(c): int(counts[c]) for c in np.flatnonzero(counts)
         }
-        row = shares[photo.name]
-        got = np.array([float(row[n]) for n in names])
-        np.testing.assert_allclose(got, counts / labels.size, atol=1e-6)
+        mine = [r for r in rows if r["photo"] == photo.name]
+        assert [r["class"] for r in mine] == [names[int(r["class_id"])] for r in mine]
+        assert {int(r["class_id"]): int(r["pixels"]) for r in mine} == {
+            int(c): int(counts[c]) for c in np.flatnonzero(counts)
+        }
+        got = np.array([float(r["share"]) for r in mine])
+        want = np.array([counts[int(r["class_id"])] for r in mine]) / labels.size
+        np.testing.assert_allclose(got, want, atol=1e-6)
     # Results can be browsed: a photo's preview shows its overlay and classes.
     page.click("#batch-list li[data-state=done] >> nth=1")
     page.wait_for_selector("#batch-view:not([hidden])")
