@@ -264,5 +264,6 @@ def test_cityscapes_model_in_the_page(cityscapes, browser, tmp_path):
     assert {c["id"]: c["color"] for c in summary["classes"]} == {
         c["id"]: list(CITYSCAPES_PALETTE[c["id"]]) for c in summary["classes"]
     }
-    assert all("group" not in c for c in summary["classes"])
+    assert summary_problems(summary) == [] and summary["group_shares"] is None
+    assert all(c["group"] is None for c in summary["classes"])
     assert confidence.shape == labels.shape and confidence.dtype == np.uint16
