@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED, STANDIN_DIR, build_site, open_app, segformer_checkpoint, serve_site
-from sceneseg.outputs import summary_problems
+from sceneseg.outputs import SHARES_COLUMNS, summary_problems
 from sceneseg.palette import (
     ADE20K_PALETTE,
     CITYSCAPES_LABELS,
@@ -183,7 +183,7 @@ def test_cityscapes_batch_eval_and_zip(cityscapes, tmp_path, capsys):
                "--jobs", "1")  # fmt: skip
     assert code == 1 and "values 40 are not classes" in capsys.readouterr().err
 
-    # The page's batch zip: one column per class of this model.
+    # The page's batch zip: the long layout, this model's class names.
     from sceneseg.batch_zip import SHARES_CSV, BatchZip
 
     result = reference(cityscapes)
@@ -194,8 +194,11 @@ def test_cityscapes_batch_eval_and_zip(cityscapes, tmp_path, capsys):
     import zipfile
 
     with zipfile.ZipFile(buffer) as archive:
-        header = archive.read(SHARES_CSV).decode().splitlines()[0].split(",")
-    assert header == ["photo", "width", "height", *CITYSCAPES_LABELS]
+        zipped = list(csv.DictReader(io.StringIO(archive.read(SHARES_CSV).decode())))
+    assert list(zipped[0]) == list(SHARES_COLUMNS)
+    assert [(int(r["class_id"]), r["class"]) for r in zipped] == [
+        (c["id"], CITYSCAPES[c["id"]]) for c in result.classes()
+    ]
 
 
 @pytest.mark.slow
