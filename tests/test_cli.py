@@ -176,3 +176,25 @@ def test_failed_build_leaves_the_previous_site_and_no_partial_one(tmp_path):
     assert build(previous, tmp_path / "nowhere").returncode == 1
     assert (previous / "index.html").read_text() == "old site"
     assert sorted(p.name for p in previous.parent.iterdir()) == ["dist"]
+
+
+def test_documented_entry_points_reach_the_tools(tmp_path):
+    # The CLI lives in sceneseg.tools (the CPython room); `python -m sceneseg`, `python -m
+    # sceneseg.quantize` and the `sceneseg` command (pyproject.toml) still reach it.
+    import importlib
+    import tomllib
+
+    script = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, name = script["sceneseg"].partition(":")
+    assert module.startswith("sceneseg.tools.")
+    with pytest.raises(SystemExit) as exit_code:
+        getattr(importlib.import_module(module), name)(["--help"])
+    assert exit_code.value.code == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "py")}
+    for argv in (
+        ["sceneseg", "--help"],
+        ["sceneseg", "eval", "--help"],
+        ["sceneseg.quantize", "--help"],
+    ):
+        run = subprocess.run([sys.executable, "-m", *argv], capture_output=True, text=True, env=env)
+        assert run.returncode == 0 and "usage:" in run.stdout, (argv, run.stderr)
