@@ -9,6 +9,9 @@ import globals from 'globals';
 const pageAndWorker = Object.fromEntries(
   Object.entries(globals.browser).filter(([name]) => name in globals.worker),
 );
+// The web/lib/ modules a worker imports (the protocol, colouring, EXIF). A web/lib/ module that
+// a worker starts importing belongs in this list.
+const sharedWithWorkers = ['web/lib/engine-protocol.js', 'web/lib/colorize.js', 'web/lib/exif.js'];
 
 export default [
   {
@@ -41,7 +44,7 @@ export default [
   // Pages: the app's UI thread, the widget, the public API and the page-side shared rooms.
   {
     files: ['web/app/**/*.js', 'web/embed/**/*.js', 'web/lib/**/*.js'],
-    ignores: ['web/**/*-worker.js'],
+    ignores: ['web/**/*-worker.js', ...sharedWithWorkers],
     languageOptions: { globals: globals.browser },
   },
   // Workers: the engine worker and the paint worker.
@@ -49,10 +52,10 @@ export default [
     files: ['web/worker/**/*.js', 'web/**/*-worker.js'],
     languageOptions: { globals: globals.worker },
   },
-  // What a worker imports from web/lib/ (the protocol, colouring): both contexts' globals only.
-  // A web/lib/ module that a worker starts importing belongs in this list.
+  // What both import: only the globals both have (flat config merges globals, so these files
+  // are left out of the blocks above).
   {
-    files: ['web/lib/engine-protocol.js', 'web/lib/colorize.js'],
+    files: sharedWithWorkers,
     languageOptions: { globals: pageAndWorker },
   },
   // The service worker: a classic script (build.py prepends self.PRECACHE to it).
