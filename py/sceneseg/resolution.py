@@ -81,8 +81,14 @@ def keep_size(width: int, height: int, size: int) -> tuple[int, int]:
 def detail_size(width: int, height: int, size: int) -> tuple[int, int]:
     """``detail``'s input (width, height): short side T = min(2S, max(S, short)), long side at
     most 4T, each rounded to a multiple of 32 (at least 32)."""
+    return scaled_size(width, height, min(2 * size, max(size, min(width, height))))
+
+
+def scaled_size(width: int, height: int, target: int) -> tuple[int, int]:
+    """(width, height) scaled to short side ``target``, long side at most 4 * target, each
+    rounded to a multiple of 32 (at least 32): detail's size rule, and the video's input size
+    for a short side (web/worker/video-frames.js calls it with the video's size)."""
     short, long = min(width, height), max(width, height)
-    target = min(2 * size, max(size, short))
     s = min(target / short, 4 * target / long)
     return 32 * max(1, int(width * s / 32 + 0.5)), 32 * max(1, int(height * s / 32 + 0.5))
 
