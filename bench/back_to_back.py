@@ -31,20 +31,10 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT / "py"))
 
+from devharness import CHROMIUM, CHROMIUM_ARGS, SHARED  # noqa: E402
 from sitebuild.server import Handler  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 # Records, in page time, when each result and each confidence map reaches the screen, and picks
 # a photo through input#file the way a person's pick arrives (a change event with a File).
