@@ -61,11 +61,11 @@ INIT = """
 })();
 """
 STORED = """async () => new Promise((resolve) => {
-  const open = indexedDB.open('sceneseg-python');
+  const open = indexedDB.open('sceneseg');  // web/worker/idb-store.js
   open.onupgradeneeded = () => open.transaction.abort();
   open.onerror = () => resolve(false);
   open.onsuccess = () => {
-    const get = open.result.transaction('snapshots').objectStore('snapshots').get('python');
+    const get = open.result.transaction('python').objectStore('python').get('python');
     get.onsuccess = () => { open.result.close(); resolve(Boolean(get.result)); };
   };
 })"""

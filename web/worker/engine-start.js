@@ -12,18 +12,20 @@ import { pythonStart, startPython } from './python-runtime.js';
 const SITE = new URL('../', import.meta.url);
 
 /**
- * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?}
+ * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?,
+ *     buildInfo?}; buildInfo: build-info.json's text, when the page has read it (else fetched here)
  * @param {(message: object, transfer?: Transferable[]) => void} post  to the page
  * @returns {Promise<{py, browser, runner, warmUp: () => Promise<void>, skipWarmUp: () => void}>}
  */
-export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot }, post) {
+export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot, buildInfo: text }, post) {
   const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
   const stage = (name, since) => (startup[name] = performance.now() - since);
 
-  // Its text keys Python's start-up snapshot: any change to the build invalidates it.
-  const buildInfoText = await (await fetch(new URL('build-info.json', SITE))).text();
+  // Its text keys Python's start-up snapshot: any change to the build invalidates it. The page
+  // reads it once and sends it along; a caller that does not (the widget) leaves it to us.
+  const buildInfoText = typeof text === 'string' ? text : await (await fetch(new URL('build-info.json', SITE))).text();
   const buildInfo = JSON.parse(buildInfoText);
   const models = buildInfo.models ?? { [buildInfo.model.id]: buildInfo.model };
   if (modelId && !models[modelId]) throw new Error(`this build has no model ${modelId} (has: ${Object.keys(models)})`);
