@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
 
@@ -14,9 +15,14 @@ from .groups import groups_for
 from .model import ModelInfo
 from .postprocess import class_pixel_counts, upsample_argmax
 from .processing import SegformerProcessor, decode
+from .resolution import Plan, model_size, plan
 from .threshold import UNLABELLED, ExportError, check_threshold
 
 _SUM_CHUNK = 1 << 18  # pixels per bincount call when summing confidences per class
+
+
+class Cancelled(Exception):
+    """``on_window`` asked to stop: the segmentation was abandoned after a window."""
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Segmentation:
     model_file: dict | None = None
     # The confidence being computed a slice at a time (confidence_step), if it was started.
     _confidence_steps: Steps | None = field(default=None, repr=False)
+    # How the model saw the photo: {"mode", "input": [w, h], "windows"} (resolution.Plan).
+    resolution: dict | None = None
 
     @property
     def num_classes(self) -> int:
@@ -132,29 +140,45 @@ class Segmenter:
         self.processor = SegformerProcessor(model.preprocess)
         self.model_file = model_file  # written into every result's summary
 
+    @property
+    def size(self) -> int:
+        """S: the short side of the model's own input size (``resolution.model_size``)."""
+        config = self.model.preprocess
+        return model_size(config.height, config.width)
+
+    def plan(self, width: int, height: int, resolution: str | None = None) -> Plan:
+        """What ``segment`` runs for a ``width`` x ``height`` photo in mode ``resolution``."""
+        config = self.model.preprocess
+        return plan(width, height, resolution, self.size, (config.width, config.height))
+
     async def segment(
-        self, data: bytes | bytearray | memoryview | Image.Image, *, confidence: bool = False
+        self,
+        data: bytes | bytearray | memoryview | Image.Image,
+        *,
+        confidence: bool = False,
+        resolution: str | None = None,
+        on_window=None,
     ) -> Segmentation:
+        """``resolution``: 'square' (default), 'keep' or 'detail' (``sceneseg.resolution``).
+        ``on_window(done, total)`` is called after each model run (total 1 but in detail);
+        a true return value (or an awaitable resolving to one) raises ``Cancelled``."""
         timings: dict[str, float] = {}
         clock = time.perf_counter
 
         t = clock()
         image = data if isinstance(data, Image.Image) else decode(data)
         timings["decode"] = (clock() - t) * 1000
+        width, height = image.size
+        chosen = self.plan(width, height, resolution)
 
         t = clock()
-        pixel_values = self.processor.preprocess(image)
+        pixel_values = self.processor.preprocess(image, chosen.input)
         timings["preprocess"] = (clock() - t) * 1000
 
-        t = clock()
-        logits = await self.backend.run(pixel_values)
-        timings["model"] = (clock() - t) * 1000
-        expected = (1, self.model.num_classes)
-        if logits.ndim != 4 or logits.shape[:2] != expected:
-            raise RuntimeError(f"model returned logits of shape {logits.shape}")
+        timings["model"] = 0.0
+        logits = await self._run_windows(pixel_values, chosen, timings, on_window)
 
         t = clock()
-        width, height = image.size
         labels = upsample_argmax(logits, height, width)
         counts = class_pixel_counts(labels, self.model.num_classes)
         timings["postprocess"] = (clock() - t) * 1000
@@ -162,17 +186,68 @@ class Segmenter:
         result = Segmentation(
             labels, counts, self.model, self.backend.name, timings, None, logits[0], self.model_file
         )
+        result.resolution = chosen.record()
         if confidence:
             result.ensure_confidence()
         return result
 
-    def segment_sync(self, data, *, confidence: bool = False) -> Segmentation:
+    async def _run_windows(self, pixel_values, chosen: Plan, timings, on_window) -> np.ndarray:
+        """Logits [1, C, h, w] of the plan: one run, or the windows' logits streamed into one
+        quarter-scale sum and a count map, then averaged (``docs/resolution.md``)."""
+        clock = time.perf_counter
+        total = len(chosen.windows)
+        classes = self.model.num_classes
+        logits = counts = None
+        for done, window in enumerate(chosen.windows, 1):
+            crop = pixel_values
+            if total > 1:
+                x, y, w, h = window.x, window.y, window.width, window.height
+                crop = np.ascontiguousarray(pixel_values[:, :, y : y + h, x : x + w])
+            t = clock()
+            out = await self.backend.run(crop)
+            timings["model"] += (clock() - t) * 1000
+            if out.ndim != 4 or out.shape[:2] != (1, classes):
+                raise RuntimeError(f"model returned logits of shape {out.shape}")
+            if total == 1:
+                logits = out
+            else:
+                if logits is None:
+                    width, height = chosen.input
+                    # Window sides and starts are multiples of 32: whole quarter-scale cells.
+                    logits = np.zeros((1, classes, height // 4, width // 4), np.float32)
+                    counts = np.zeros((height // 4, width // 4), np.float32)
+                t = clock()
+                x4, y4 = window.x // 4, window.y // 4
+                h4, w4 = window.height // 4, window.width // 4
+                if out.shape[2:] != (h4, w4):
+                    raise RuntimeError(f"model returned logits of shape {out.shape} for {window}")
+                logits[0, :, y4 : y4 + h4, x4 : x4 + w4] += out[0]
+                counts[y4 : y4 + h4, x4 : x4 + w4] += 1
+                timings["windows"] = timings.get("windows", 0.0) + (clock() - t) * 1000
+            del out
+            if on_window is not None:
+                stop = on_window(done, total)
+                if inspect.isawaitable(stop):
+                    stop = await stop
+                if stop:
+                    raise Cancelled(f"cancelled after window {done} of {total}")
+        if counts is not None:
+            t = clock()
+            logits[0] /= counts  # every cell is covered: starts end at L - S
+            timings["windows"] += (clock() - t) * 1000
+        return logits
+
+    def segment_sync(
+        self, data, *, confidence: bool = False, resolution: str | None = None, on_window=None
+    ) -> Segmentation:
         """For callers with a backend that never suspends (native onnxruntime: the CLI, tests).
 
         Drives the coroutine directly instead of through asyncio.run, so it also works where
         an event loop is already running.
         """
-        coroutine = self.segment(data, confidence=confidence)
+        coroutine = self.segment(
+            data, confidence=confidence, resolution=resolution, on_window=on_window
+        )
         try:
             coroutine.send(None)
         except StopIteration as finished:

@@ -1,7 +1,8 @@
 """Decode and preprocess, step for step as Hugging Face's ``SegformerImageProcessor`` (PIL path).
 
     decode        bytes -> PIL image, EXIF orientation applied, converted to RGB
-    preprocess    resize to 512x512 (Pillow bilinear, aspect ratio not kept)
+    preprocess    resize to 512x512 (Pillow bilinear, aspect ratio not kept), or to the size
+                  ``sceneseg.resolution`` plans for the keep/detail modes
                   -> rescale by 1/255 -> normalise with ImageNet mean/std
                   -> channels first, float32, batch of one: [1, 3, 512, 512]
 
@@ -122,13 +123,15 @@ class SegformerProcessor:
         self._scale = (config.rescale_factor / std).astype(np.float32).reshape(3, 1, 1)
         self._offset = (mean / std).astype(np.float32).reshape(3, 1, 1)
 
-    def resize(self, image: Image.Image) -> Image.Image:
-        size = (self.config.width, self.config.height)
+    def resize(self, image: Image.Image, size: tuple[int, int] | None = None) -> Image.Image:
+        """``size``: (width, height); default the model's own (the ``square`` resolution)."""
+        size = size or (self.config.width, self.config.height)
         return image.resize(size, resample=self.config.resample)
 
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """RGB image -> float32 [1, 3, H, W], C-contiguous (ready to hand to a runtime)."""
-        resized = np.asarray(self.resize(image), dtype=np.float32)  # [H, W, 3], 0..255
+    def preprocess(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
+        """RGB image -> float32 [1, 3, H, W], C-contiguous (ready to hand to a runtime);
+        ``size`` (width, height) as ``resize`` (``sceneseg.resolution`` plans it)."""
+        resized = np.asarray(self.resize(image, size), dtype=np.float32)  # [H, W, 3], 0..255
         chw = resized.transpose(2, 0, 1)
         out = np.empty((1, *chw.shape), dtype=np.float32)
         np.multiply(chw, self._scale, out=out[0])

@@ -1,0 +1,364 @@
+"""The input resolution (issue 20): the plan (sceneseg.resolution) against the issue's examples
+and odd sizes; ``keep`` against Hugging Face's SegformerForSemanticSegmentation on the same
+resized tensor; ``detail`` against a PyTorch implementation of docs/resolution.md written here
+(both with a random checkpoint exported to ONNX fp32 here, as test_variants does); the three
+modes on odd photos; square unchanged; per-window progress and cancel."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, SHARED, ade_labels, native_segmenter, segformer_checkpoint
+from sceneseg.resolution import MODES, ResolutionError, model_size, plan, stride, window_starts
+
+ADE_VAL = SHARED / "photos" / "ade20k-val"
+MEAN = np.array([0.485, 0.456, 0.406])
+STD = np.array([0.229, 0.224, 0.225])
+
+
+# ---- the plan ------------------------------------------------------------------------------
+
+
+def _starts(windows):
+    return sorted({w.x for w in windows}), sorted({w.y for w in windows})
+
+
+def test_the_issues_examples():
+    p = plan(4032, 3024, "detail", 512)
+    assert p.input == (1376, 1024) and len(p.windows) == 12  # 4 x 3
+    assert _starts(p.windows) == ([0, 352, 704, 864], [0, 352, 512])
+    assert all((w.width, w.height) == (512, 512) for w in p.windows)
+    p = plan(741, 500, "detail", 512)
+    assert p.input == (768, 512) and _starts(p.windows) == ([0, 256], [0])
+    for mode in MODES:
+        p = plan(512, 512, mode, 512)
+        assert p.input == (512, 512) and len(p.windows) == 1, mode
+    assert stride(512) == 352 and stride(640) == 416
+    # keep: short side S, long side at most 4S.
+    assert plan(4032, 3024, "keep", 512).input == (683, 512)
+    assert plan(3024, 4032, "keep", 512).input == (512, 683)
+    assert plan(6000, 1000, "keep", 512).input == (2048, 341)  # 6:1: the long side caps
+    assert plan(4032, 3024, "square", 512).record() == {
+        "mode": "square",
+        "input": [512, 512],
+        "windows": 1,
+    }
+    assert plan(4032, 3024, "square", 640, (640, 640)).input == (640, 640)
+    # S = 640: T = 1280 at 12 MP; stride 416.
+    p = plan(4032, 3024, "detail", 640)
+    assert p.input == (1696, 1280) and _starts(p.windows) == ([0, 416, 832, 1056], [0, 416, 640])
+
+
+def test_odd_sizes():
+    # A 1-pixel-wide strip: every side at least 32 (the model rejects less).
+    assert plan(1, 900, "keep", 512).input == (32, 2048)
+    p = plan(1, 900, "detail", 512)
+    assert p.input == (32, 2048)
+    assert _starts(p.windows) == ([0], [0, 352, 704, 1056, 1408, 1536])
+    assert {(w.width, w.height) for w in p.windows} == {(32, 512)}
+    assert plan(900, 1, "detail", 512).input == (2048, 32)
+    assert plan(1, 1, "keep", 512).input == (512, 512)
+    # Smaller than S: keep scales up; detail is keep's scale rounded to 32, in windows.
+    assert plan(200, 150, "keep", 512).input == (683, 512)
+    p = plan(200, 150, "detail", 512)
+    assert p.input == (672, 512) and _starts(p.windows) == ([0, 160], [0])
+    # Exactly S x S, and S x S rounded: one window covering the input.
+    assert plan(512, 512, "detail", 512).windows[0].width == 512
+    assert window_starts(512, 512) == [0] and window_starts(544, 512) == [0, 32]
+    assert window_starts(864, 512) == [0, 352] and window_starts(865, 512) == [0, 352, 353]
+    # Every input pixel is in a window, for many sizes.
+    for w, h in [(1, 900), (333, 4000), (4000, 3000), (1500, 1500), (8000, 2000), (50, 49)]:
+        for mode in MODES:
+            p = plan(w, h, mode, 512)
+            covered = np.zeros(p.input[::-1], bool)
+            for win in p.windows:
+                assert win.x + win.width <= p.input[0] and win.y + win.height <= p.input[1]
+                covered[win.y : win.y + win.height, win.x : win.x + win.width] = True
+            assert covered.all() and min(p.input) >= 32, (w, h, mode)
+            if mode == "detail":
+                assert all(v % 32 == 0 for win in p.windows for v in vars(win).values())
+    assert model_size(512, 512) == 512 and model_size(640, 640) == 640
+    assert model_size(512, 683) == 512 and model_size(520, 520) == 512
+    with pytest.raises(ResolutionError, match="square, keep, detail"):
+        plan(10, 10, "huge", 512)
+
+
+# ---- a random checkpoint, fp32, and its PyTorch twin ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def random_b0():
+    """(ONNX model directory, the PyTorch model) of a random SegFormer with S = 512, exported
+    with dynamic height and width as the published files are. Cached in test-artifacts/."""
+    import transformers
+    from transformers import SegformerForSemanticSegmentation
+
+    directory = ROOT / "test-artifacts" / "segformer-random-512-resolution"
+    stamp = f"torch {torch.__version__}, transformers {transformers.__version__}, seed 1, v1"
+    onnx_file = directory / "onnx" / "model.onnx"
+    stamp_file = directory / "stamp.txt"
+    fresh = not stamp_file.is_file() or stamp_file.read_text() != stamp
+    if fresh:
+        segformer_checkpoint(
+            directory, ade_labels(), hidden_sizes=(32, 64, 160, 256), decoder_hidden_size=256,
+            input_size=512, seed=1,
+        )  # fmt: skip
+    model = SegformerForSemanticSegmentation.from_pretrained(directory).eval()
+    if fresh:
+
+        class Logits(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+            def forward(self, pixel_values):
+                return self.model(pixel_values=pixel_values).logits
+
+        onnx_file.parent.mkdir(parents=True, exist_ok=True)
+        torch.onnx.export(
+            Logits(), (torch.randn(1, 3, 512, 512),), str(onnx_file),
+            input_names=["pixel_values"], output_names=["logits"], opset_version=17,
+            dynamo=False, dynamic_axes={"pixel_values": {0: "batch", 2: "height", 3: "width"},
+                                        "logits": {0: "batch", 2: "h", 3: "w"}},
+        )  # fmt: skip
+        stamp_file.write_text(stamp)
+        # export() puts the wrapper back in its own mode, training (BatchNorm on batch stats).
+        model.eval()
+    return directory, model
+
+
+def _segmenter(directory):
+    from sceneseg.model import ModelInfo
+    from sceneseg.pipeline import Segmenter
+    from sceneseg.tools.native import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(directory / "onnx" / "model.onnx", label="fp32")
+    return Segmenter(ModelInfo.from_dir(directory), backend)
+
+
+def _photo(width: int, height: int, name: str = "ADE_val_00000001.jpg") -> bytes:
+    """A real photo's centre, cropped to the aspect ratio and scaled to width x height (PNG)."""
+    image = Image.open(ADE_VAL / name).convert("RGB")
+    w, h = image.size
+    if w / h > width / height:
+        cw, ch = round(h * width / height), h
+    else:
+        cw, ch = w, round(w * height / width)
+    box = ((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch)
+    buf = io.BytesIO()
+    image.crop(box).resize((width, height), Image.BILINEAR).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """Hugging Face's preprocessing at another size: Pillow bilinear, /255, ImageNet mean/std."""
+    pixels = np.asarray(image.resize(size, Image.BILINEAR), dtype=np.float64) / 255
+    return torch.from_numpy(((pixels - MEAN) / STD).transpose(2, 0, 1)[None].astype(np.float32))
+
+
+def _upsampled_argmax(logits: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """argmax(interpolate(logits, (height, width), bilinear, align_corners=False)), the first
+    maximum winning, a band of classes at a time (150 x H x W at once would not fit)."""
+    best = label = None
+    with torch.no_grad():
+        for c0 in range(0, logits.shape[1], 10):
+            up = torch.nn.functional.interpolate(
+                logits[:, c0 : c0 + 10], (height, width), mode="bilinear", align_corners=False
+            )[0]
+            value, index = up.max(dim=0)
+            if best is None:
+                best, label = value, index
+            else:
+                better = value > best  # strictly: the earlier class keeps a tie
+                best = torch.where(better, value, best)
+                label = torch.where(better, index + c0, label)
+    return label.numpy().astype(np.uint8)
+
+
+def _agreement(name, mode, ours, reference):
+    share = float((ours == reference).mean())
+    print(f"\n{mode} {name}: {share:.5%} of pixels equal to PyTorch")
+    return share
+
+
+KEEP_PHOTOS = {"portrait": (300, 400), "landscape": (640, 480), "panorama 3:1": (900, 300)}
+
+
+@pytest.mark.parametrize("name", list(KEEP_PHOTOS))
+def test_keep_matches_hugging_face(random_b0, name):
+    directory, model = random_b0
+    width, height = KEEP_PHOTOS[name]
+    data = _photo(width, height)
+    result = _segmenter(directory).segment_sync(data, resolution="keep")
+    # The documented size, computed here: s = min(S / short, 4S / long).
+    s = min(512 / min(width, height), 2048 / max(width, height))
+    size = (max(32, int(width * s + 0.5)), max(32, int(height * s + 0.5)))
+    assert result.resolution == {"mode": "keep", "input": list(size), "windows": 1}
+    assert size[0] != size[1]  # the aspect ratio kept
+    with torch.no_grad():
+        logits = model(pixel_values=_tensor(Image.open(io.BytesIO(data)), size)).logits
+    assert tuple(result.logits.shape) == tuple(logits.shape[1:])
+    reference = _upsampled_argmax(logits, height, width)
+    assert result.labels.shape == (height, width)
+    assert _agreement(name, "keep", result.labels, reference) >= 0.999
+    assert len(np.unique(reference)) > 1
+
+
+def _detail_reference(model, image: Image.Image) -> tuple[np.ndarray, tuple, int]:
+    """docs/resolution.md's detail mode, written again in PyTorch: labels, input size, windows."""
+    S = 512
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    T = min(2 * S, max(S, short))
+    s = min(T / short, 4 * T / long)
+    W = 32 * max(1, int(width * s / 32 + 0.5))
+    H = 32 * max(1, int(height * s / 32 + 0.5))
+    st = 32 * round(2 * S / 96)
+
+    def starts(L):
+        if L <= S:
+            return [0]
+        out, p = [], 0
+        while p < L - S:
+            out.append(p)
+            p += st
+        return [*out, L - S]
+
+    x = _tensor(image, (W, H))
+    total = torch.zeros(1, 150, H // 4, W // 4)
+    count = torch.zeros(1, 1, H // 4, W // 4)
+    n = 0
+    with torch.no_grad():
+        for y0 in starts(H):
+            for x0 in starts(W):
+                h, w = min(S, H), min(S, W)
+                out = model(pixel_values=x[:, :, y0 : y0 + h, x0 : x0 + w]).logits
+                total[:, :, y0 // 4 : (y0 + h) // 4, x0 // 4 : (x0 + w) // 4] += out
+                count[:, :, y0 // 4 : (y0 + h) // 4, x0 // 4 : (x0 + w) // 4] += 1
+                n += 1
+    return _upsampled_argmax(total / count, height, width), (W, H), n
+
+
+DETAIL_PHOTOS = {
+    "panorama 3:1 (4 windows)": (900, 300),
+    "4:3 (2 x 2 windows)": (700, 600),
+    "short side over 2S (6 x 3 windows)": (2400, 1100),
+}
+
+
+@pytest.mark.parametrize("name", list(DETAIL_PHOTOS))
+def test_detail_matches_the_documented_algorithm_in_pytorch(random_b0, name):
+    directory, model = random_b0
+    width, height = DETAIL_PHOTOS[name]
+    data = _photo(width, height, "ADE_val_00000002.jpg")
+    seen = []
+    result = _segmenter(directory).segment_sync(
+        data, resolution="detail", on_window=lambda done, total: seen.append((done, total))
+    )
+    reference, size, windows = _detail_reference(model, Image.open(io.BytesIO(data)))
+    assert result.resolution == {"mode": "detail", "input": list(size), "windows": windows}
+    assert seen == [(k, windows) for k in range(1, windows + 1)]
+    assert windows > 1 and "windows" in result.timings_ms
+    assert _agreement(name, "detail", result.labels, reference) >= 0.999
+    assert len(np.unique(reference)) > 1
+
+
+# ---- the three modes on odd photos, square unchanged, progress and cancel ------------------
+
+
+def test_an_s_by_s_photo_gives_the_same_labels_in_every_mode(random_b0):
+    segmenter = _segmenter(random_b0[0])
+    data = _photo(512, 512)
+    results = {m: segmenter.segment_sync(data, resolution=m, confidence=True) for m in MODES}
+    square = results["square"]
+    for mode, result in results.items():
+        assert result.resolution == {"mode": mode, "input": [512, 512], "windows": 1}
+        np.testing.assert_array_equal(result.labels, square.labels)
+        np.testing.assert_array_equal(result.confidence, square.confidence)
+
+
+@pytest.mark.parametrize("size", [(1, 900), (900, 1), (200, 150), (31, 17)])
+def test_strips_and_small_photos_work_in_every_mode(size):
+    segmenter = native_segmenter("q8")
+    image = Image.new("RGB", size, (120, 160, 90))
+    image.paste((30, 60, 200), (0, 0, size[0], size[1] // 2))
+    for mode in MODES:
+        result = segmenter.segment_sync(image, resolution=mode, confidence=True)
+        assert result.labels.shape == size[::-1]
+        assert result.resolution == segmenter.plan(*size, mode).record()
+        assert result.counts.sum() == size[0] * size[1]
+        conf = result.confidence
+        assert conf.shape == size[::-1] and np.all((conf > 0) & (conf <= 1))
+
+
+def test_square_is_the_default_and_unchanged():
+    """Square (the default) runs the model on exactly the 512x512 tensor of Hugging Face's
+    processor and upsamples its logits as before: bit-identical labels and logits."""
+    from sceneseg.postprocess import upsample_argmax
+    from sceneseg.processing import decode
+
+    segmenter = native_segmenter("q8")
+    data = (ADE_VAL / "ADE_val_00000003.jpg").read_bytes()
+    default = segmenter.segment_sync(data)
+    square = segmenter.segment_sync(data, resolution="square")
+    image = decode(data)
+    pixel_values = segmenter.processor.preprocess(image)
+    assert pixel_values.shape == (1, 3, 512, 512)
+    logits = segmenter.backend.run_sync(pixel_values)
+    np.testing.assert_array_equal(default.logits, logits[0])
+    np.testing.assert_array_equal(square.labels, default.labels)
+    np.testing.assert_array_equal(default.labels, upsample_argmax(logits, *image.size[::-1]))
+    assert default.resolution == {"mode": "square", "input": [512, 512], "windows": 1}
+    assert list(default.timings_ms) == ["decode", "preprocess", "model", "postprocess"]
+
+
+def test_cancel_stops_after_the_window_that_asked():
+    from sceneseg.pipeline import Cancelled
+
+    segmenter = native_segmenter("q8")
+    data = _photo(2400, 1100)
+    calls = []
+
+    def stop_at_two(done, total):
+        calls.append((done, total))
+        return done == 2
+
+    with pytest.raises(Cancelled, match="window 2 of 18"):
+        segmenter.segment_sync(data, resolution="detail", on_window=stop_at_two)
+    assert calls == [(1, 18), (2, 18)]
+    calls.clear()
+    # square and keep report their one run; a stop there cancels too.
+    for mode in ("square", "keep"):
+        segmenter.segment_sync(data, resolution=mode, on_window=lambda *a: calls.append(a))
+    assert calls == [(1, 1), (1, 1)]
+    with pytest.raises(Cancelled):
+        segmenter.segment_sync(data, resolution="keep", on_window=lambda d, t: True)
+    # The next photo works.
+    assert segmenter.segment_sync(data, resolution="detail").resolution["windows"] == 18
+
+
+def test_the_stand_in_onnx_graph_takes_any_size_of_32_or_more():
+    import onnxruntime as ort
+
+    from conftest import STANDIN_DIR
+
+    session = ort.InferenceSession(str(STANDIN_DIR / "onnx" / "model_quantized.onnx"))
+    (shape,) = [i.shape for i in session.get_inputs()]
+    assert shape[2:] == ["height", "width"]  # dynamic: no fixed 512
+    for h, w in [(32, 2048), (512, 683), (37, 45)]:
+        out = session.run(None, {"pixel_values": np.zeros((1, 3, h, w), np.float32)})[0]
+        assert out.shape == (1, 150, -(-h // 4), -(-w // 4))
+
+
+def test_model_size_comes_from_the_preprocessor_config(tmp_path):
+    from sceneseg.model import ModelInfo
+
+    config = json.dumps({"id2label": {"0": "a", "1": "b"}})
+    info = ModelInfo.from_json(config, json.dumps({"size": {"height": 640, "width": 640}}))
+    assert model_size(info.preprocess.height, info.preprocess.width) == 640
