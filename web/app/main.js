@@ -11,6 +11,7 @@ import { createPainter } from '../lib/painter.js';
 import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
 import { createPhotoView } from './photo-view.js';
+import { mountResolutionSetting } from './resolution-setting.js';
 import { setupShareIntake } from './share/share-intake.js';
 import { createShareOut } from './share/share-out.js';
 import { setupVideo } from './video/video.js';
@@ -18,7 +19,7 @@ import { setupVideo } from './video/video.js';
 const ui = elementsById([
   'file', 'camera', 'examples', 'progress', 'progress-fill', 'progress-text', 'queued', 'error', 'announce',
   'standin', 'standin-badge', 'standin-details', 'drop-hint', 'engine', 'model-file', 'app-status', 'details',
-  'details-list',
+  'details-list', 'resolution', 'resolution-cost',
 ]);
 
 /** Extension points for other modules: several photos at once go to the batch view. */
@@ -117,6 +118,17 @@ function showProgress({ stage, message, loaded, total }) {
 
 const mb = (bytes) => (bytes / 1e6).toFixed(1);
 
+/** A detail run's progress: `done` of `total` model windows are through. */
+function showWindow(file, done, total) {
+  const now = Math.min(done + 1, total);
+  ui.progress.hidden = false;
+  ui.progress.classList.remove('indeterminate');
+  ui.progress.dataset.window = `${done}/${total}`;
+  ui.progressFill.style.width = `${Math.round((100 * done) / total)}%`;
+  ui.progressText.textContent = done < total ? `Segmenting ${file.name}: window ${now} of ${total}…` : `Segmenting ${file.name}: putting ${total} windows together…`;
+  if (done === 1 || done === total) announce(ui.progressText.textContent);
+}
+
 function announce(text) {
   ui.announce.textContent = text;
 }
@@ -208,8 +220,18 @@ const photoView = createPhotoView({ painter, announce, showError });
 let shownPhoto = null; // {file, result, width, height}: the result on screen, for sharing it
 const shareOut = createShareOut({ shown: () => shownPhoto, showError, announce });
 let current = null; // AbortController of the photo being segmented
+let lastPick = null; // the File picked last: a change of #resolution runs it again
+// What the model sees (square, keep, detail): a change re-runs the latest photo.
+const resolution = mountResolutionSetting({
+  select: ui.resolution,
+  cost: ui.resolutionCost,
+  segmenter,
+  onChange: () => lastPick && run(lastPick),
+});
 
 async function run(file) {
+  lastPick = file;
+  delete ui.progress.dataset.window;
   // The latest photo picked wins: one still waiting (or running) is dropped.
   current?.abort();
   const controller = (current = new AbortController());
@@ -226,8 +248,15 @@ async function run(file) {
   try {
     // The confidence map comes after the labels (seconds at 12 MP): the result is on screen
     // without waiting for it.
-    const result = await segmenter.segment(file, { signal: controller.signal, confidence: 'after' });
+    const result = await segmenter.segment(file, {
+      signal: controller.signal,
+      confidence: 'after',
+      resolution: resolution.mode(),
+      // Detail runs several model windows: say which one runs (the others are one window).
+      onProgress: ({ done, total }) => !controller.signal.aborted && total > 1 && showWindow(file, done, total),
+    });
     if (controller.signal.aborted) return;
+    resolution.measured(result);
     await photoView.show(file, result, photoKey);
     shownPhoto = { file, result, width: result.width, height: result.height };
     shareOut.enable();

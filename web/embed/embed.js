@@ -2,7 +2,7 @@
 // embed/README.md). Only allow-listed origins are heard and answered; replies go to the
 // requester's origin only (never to '*'); a malformed request gets an error reply, never an
 // exception.
-import { createSegmenter, InputError } from '../lib/sceneseg.js';
+import { createSegmenter, InputError, RESOLUTIONS } from '../lib/sceneseg.js';
 import { formatPercent } from '../lib/legend.js';
 import { createPainter } from '../lib/painter.js';
 
@@ -91,7 +91,7 @@ function start() {
   });
   segmenter.ready.then(
     (info) => {
-      readyInfo = { protocol: PROTOCOL, summaries: SUMMARIES, model: info.model, precision: info.precision, backend: info.backend };
+      readyInfo = { protocol: PROTOCOL, summaries: SUMMARIES, resolutions: RESOLUTIONS, model: info.model, precision: info.precision, backend: info.backend };
       ui.status.textContent = 'Ready';
       ui.announce.textContent = 'Ready: choose a photo.';
       document.body.dataset.ready = 'true';
@@ -147,6 +147,9 @@ function handle(event) {
       if (options.summary !== undefined && !SUMMARIES.includes(options.summary)) {
         return bad(`options.summary must be one of ${SUMMARIES.join(', ')}.`, id);
       }
+      if (options.resolution !== undefined && !RESOLUTIONS.includes(options.resolution)) {
+        return bad(`options.resolution must be one of ${RESOLUTIONS.join(', ')}.`, id);
+      }
       const blob = toBlob(data.image);
       if (blob instanceof Promise) {
         segmentRequest(event, id, blob, options);
@@ -198,7 +201,9 @@ async function answer(event, id, blobOrPromise, options, controller) {
     controller.signal.throwIfAborted();
     const blob = await blobOrPromise;
     const file = blob instanceof File ? blob : new File([blob], 'image', { type: blob.type });
-    const result = await segmentAndShow(file, controller.signal, options.confidence === true);
+    // Detail runs several model windows: the host hears of each ({stage: 'window', done, total}).
+    const onProgress = ({ stage, done, total }) => total > 1 && reply(event, { type: 'progress', id, stage, done, total, message: `Window ${done} of ${total} done` });
+    const result = await segmentAndShow(file, controller.signal, options.confidence === true, { resolution: options.resolution, onProgress });
     // The summary schema, as the page's download writes it (made in the worker now, before the
     // next request's photo can replace this result there: requests run one at a time).
     const named = blob instanceof File ? { name: blob.name } : {}; // the schema's photo
@@ -210,6 +215,7 @@ async function answer(event, id, blobOrPromise, options, controller) {
       height: result.height,
       labels: result.labels, // Uint8Array, width * height class ids (255 = unlabelled)
       summary: options.summary === 2 ? schema : summaryV1(schema, result),
+      resolution: result.resolution, // {mode, input: [w, h], windows}
     };
     const transfer = [result.labels.buffer];
     if (options.overlay === true) {
@@ -238,13 +244,13 @@ async function answer(event, id, blobOrPromise, options, controller) {
 const painter = createPainter();
 let shownCount = 0;
 
-async function segmentAndShow(file, signal, confidence) {
+async function segmentAndShow(file, signal, confidence, { resolution, onProgress } = {}) {
   showError('');
   ui.status.textContent = readyInfo ? 'Segmenting…' : 'Queued until the engine is ready…';
   const key = painter.decode(file);
   let result;
   try {
-    result = await segmenter.segment(file, { signal, confidence });
+    result = await segmenter.segment(file, { signal, confidence, resolution, onProgress });
   } catch (error) {
     painter.drop(key);
     throw error;

@@ -7,7 +7,8 @@
 //   - A request {type, id, ...fields} gets exactly ONE final message: {type: 'reply', id, value}
 //     or {type: 'error', id, message, kind}. A cancelled request gets its final message too (an
 //     error of kind 'cancelled'), so the count is exact for every request. Progress may come
-//     before the final message ({type: 'progress', id, ...}); none of today's requests send any.
+//     before the final message ({type: 'progress', id, ...}): 'segment' sends one per model
+//     window ({stage: 'window', done, total}); no other request sends any.
 //   - A notice ('init', 'cancel') gets no reply.
 //   - Events belong to no request: start-up progress, ready, the switch from WebGPU to WASM,
 //     the warm-up run done, a failed start.
@@ -25,8 +26,12 @@
 /** Requests, page -> worker: their fields and the value of their one reply. */
 export const REQUESTS = {
   segment: {
-    fields: '{file: Blob, confidence: boolean}',
-    reply: 'the result: {width, height, labels (Uint8Array), overlay (ImageBitmap), classes, backend, timings, confidence? (Uint8Array)}; labels, overlay and confidence transferred',
+    fields: "{file: Blob, confidence: boolean, resolution?: 'square' (default) | 'keep' | 'detail'}",
+    reply: "the result: {width, height, labels (Uint8Array), overlay (ImageBitmap), classes, backend, timings, resolution: {mode, input: [w, h], windows}, confidence? (Uint8Array)}; labels, overlay and confidence transferred. Progress before it: {stage: 'window', done, total} after each model window; a cancel stops it within one window",
+  },
+  plan: {
+    fields: '{width, height}',
+    reply: "{square, keep, detail}: each {input: [w, h], windows} for a photo of that size (sceneseg.browser.resolution_plan), for the cost shown near the setting",
   },
   confidence: {
     fields: '{photo: id of a segment request}',
@@ -45,8 +50,8 @@ export const REQUESTS = {
     reply: '[{name, size, sha256, stored}]: the model files in IndexedDB (after clearing, if asked)',
   },
   frame: {
-    fields: '{frame (VideoFrame|ImageBitmap, transferred), inputWidth, inputHeight, alpha, reset, labelWidth?, labelHeight?}',
-    reply: '{width, height, labels, classes: [{id, name, color, fraction}], cut, flicker, timings, overlay (ImageBitmap)}, labels and overlay transferred; null if a newer frame replaced it before it started',
+    fields: '{frame (VideoFrame|ImageBitmap, transferred), inputWidth, inputHeight | inputShort, alpha, reset, labelWidth?, labelHeight?}',
+    reply: "{width, height, input: [w, h], labels, classes: [{id, name, color, fraction}], cut, flicker, timings, overlay (ImageBitmap)}, labels and overlay transferred; null if a newer frame replaced it before it started. inputShort: the input's short side, the other in proportion by detail's size rule (sceneseg.resolution.scaled_size)",
   },
   'batch-start': { fields: '{}', reply: "'opfs' | 'memfs': where the zip is written" },
   'batch-add': {

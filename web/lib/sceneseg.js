@@ -4,6 +4,16 @@
 //   const segmenter = createSegmenter({ onProgress: (p) => console.log(p.message) });
 //   const result = await segmenter.segment(file);   // Blob or File of an encoded image;
 //                                                   // {signal} (AbortSignal) as 2nd argument
+//   segmenter.segment(file, {resolution: 'keep'})   // what the model sees (RESOLUTIONS):
+//                            // 'square' (default): 512x512, the photo squeezed;
+//                            // 'keep': the photo's shape, short side 512 (long side <= 4x);
+//                            // 'detail': big photos in 512x512 windows at up to twice that
+//                            // (docs/resolution.md); {onProgress: ({stage: 'window', done,
+//                            // total}) => ...} hears of each window; an abort stops the run
+//                            // within one window
+//   result.resolution        // {mode, input: [w, h], windows}: what the model saw
+//   await segmenter.resolutionPlan(width, height)  // {square, keep, detail}: each {input:
+//                            // [w, h], windows} for a photo of that size (to show costs)
 //   result.labels            // Uint8Array, width * height class ids, row-major
 //   result.classes           // [{id, name, color, pixels, fraction, group: {context, kind},
 //                            //   mean_confidence?}], largest first
@@ -44,6 +54,9 @@ import { createRequester, InputError, StaleResultError } from './engine-protocol
 // InputError: input the user can fix (wrong file type, damaged, too large, empty).
 // StaleResultError: a file asked of a result the worker no longer holds (see labelsPng above).
 export { InputError, StaleResultError };
+
+/** The resolution modes of segment(file, {resolution}); the first is the default. */
+export const RESOLUTIONS = ['square', 'keep', 'detail'];
 
 /** The label-map value of a pixel whose confidence is below the export threshold. */
 export const UNLABELLED = 255;
@@ -157,16 +170,22 @@ export function createSegmenter(config = {}) {
     warmed: warmed.promise,
     /**
      * @param {Blob} file
-     * @param {{signal?: AbortSignal, confidence?: boolean|'after'}} [options]  abort: the job is
-     *     dropped if it has not started, its result discarded if it has; the promise rejects
-     *     with signal.reason. confidence: true: also compute result.confidence before the
-     *     result comes (costs seconds at 12 MP); 'after': result.laterConfidence, computed
-     *     once the result is out (its own request to the worker).
+     * @param {{signal?: AbortSignal, confidence?: boolean|'after', resolution?: 'square'|'keep'|'detail', onProgress?: (p: {stage: 'window', done: number, total: number}) => void}} [options]
+     *     abort: the job is dropped if it has not started, stopped within one model window if
+     *     it has; the promise rejects with signal.reason. confidence: true: also compute
+     *     result.confidence before the result comes (costs seconds at 12 MP); 'after':
+     *     result.laterConfidence, computed once the result is out (its own request to the
+     *     worker). resolution: RESOLUTIONS (an unknown one rejects with InputError).
+     *     onProgress: after each model window.
      */
-    async segment(file, { signal, confidence = false } = {}) {
+    async segment(file, { signal, confidence = false, resolution, onProgress: onWindow } = {}) {
       signal?.throwIfAborted();
+      if (resolution !== undefined && !RESOLUTIONS.includes(resolution)) {
+        throw new InputError(`Unknown resolution "${resolution}"; one of: ${RESOLUTIONS.join(', ')}.`);
+      }
       const started = performance.now();
-      const photo = requests.request('segment', { file, confidence: confidence === true });
+      const progress = onWindow && (({ stage, done, total }) => onWindow({ stage, done, total }));
+      const photo = requests.request('segment', { file, confidence: confidence === true, ...(resolution && { resolution }) }, { onProgress: progress });
       const later = confidence === 'after' ? requests.request('confidence', { photo: photo.id }) : null;
       later?.promise.catch(() => {}); // callers that never look at it see no unhandled rejection
       signal?.addEventListener(
@@ -188,6 +207,9 @@ export function createSegmenter(config = {}) {
       if (later) result.laterConfidence = later.promise;
       return result;
     },
+    /** {square, keep, detail}: each {input: [w, h], windows}, what that mode runs for a photo
+     *  of width x height (after EXIF orientation); waits for the engine. */
+    resolutionPlan: (width, height) => call('plan', { width, height }),
     /** Model files stored in IndexedDB: [{name, size, sha256, stored}]. */
     cachedModels: () => call('cache', { action: 'list' }),
     /** Delete them; the next start downloads the model again. */
@@ -216,12 +238,14 @@ export function createSegmenter(config = {}) {
     /**
      * Video: one frame (VideoFrame or ImageBitmap, transferred and closed) -> labels at
      * labelWidth x labelHeight (default: the input size) with the overlay as an ImageBitmap.
-     * The frame is scaled to inputWidth x inputHeight on the way in. Logits are smoothed
+     * The frame is scaled to inputWidth x inputHeight on the way in, or to short side
+     * inputShort with the other side by the detail mode's size rule (result.input: the size
+     * used; sceneseg.resolution.scaled_size: in proportion, multiples of 32). Logits are smoothed
      * across calls: s = alpha * l + (1 - alpha) * s_prev (alpha 1 = off); reset: true starts
      * afresh (a seek); scene cuts are detected in the worker. Resolves with null if a newer
      * frame replaced this one before it started (the latest frame wins).
      * @param {VideoFrame|ImageBitmap} frame
-     * @param {{inputWidth: number, inputHeight: number, alpha?: number, reset?: boolean, labelWidth?: number, labelHeight?: number}} options
+     * @param {{inputWidth?: number, inputHeight?: number, inputShort?: number, alpha?: number, reset?: boolean, labelWidth?: number, labelHeight?: number}} options
      */
     segmentFrame(frame, options) {
       return call('frame', { alpha: 0.6, reset: false, ...options, frame }, [frame]);

@@ -15,23 +15,36 @@ const CANCELLED = () => new RequestError('Cancelled.', 'cancelled');
  * @param {object} worker  what the jobs share with the entry (segment-worker.js):
  *   queue(): the job queue's tail now (the confidence slices wait until it is empty);
  *   cancelled: ids of requests whose caller has moved on; busy(): a job ran now (the snapshot's
- *   storing waits for idle).
+ *   storing waits for idle); progress(id, fields): a request's progress message to the page.
  */
-export function createPhotoJobs({ queue, cancelled, busy }) {
+export function createPhotoJobs({ queue, cancelled, busy, progress }) {
   let latest = null; // id of the segment request whose result Python holds (exports use it)
   let newest = null; // id of the newest segment request received
   let confidenceFor = null; // id of the confidence request being computed
 
-  async function segment({ id, file, confidence = false }, { browser, runner }, received) {
+  async function segment({ id, file, confidence = false, resolution }, { browser, runner }, received) {
     // Time spent waiting for the engine or for earlier photos: part of what the visitor waited.
     const queued = performance.now() - received;
     try {
       const bytes = new Uint8Array(await file.arrayBuffer());
-      const proxy = await browser.segment(bytes, JSON.stringify({ confidence: confidence === true }));
+      const options = { confidence: confidence === true, ...(resolution !== undefined && { resolution }) };
+      // Python calls this after each model window (detail runs many): the page hears of it, and
+      // a truthy return stops the run there (the cancel came while the model ran: the worker's
+      // message handler runs between windows, as each window awaits onnxruntime).
+      const onWindow = (done, total) => {
+        progress(id, { stage: 'window', done, total });
+        return cancelled.has(id);
+      };
+      // TEMP (helper F): until the Python side of issue 20 lands, its segment() takes 2 arguments.
+      const proxy = await browser.segment(bytes, JSON.stringify(options), ...(browser.resolution_plan ? [onWindow] : []));
       const result = proxy.toJs({ dict_converter: Object.fromEntries });
       proxy.destroy();
-      // An unreadable file: Python keeps the previous result (its files can still be had).
+      // An unreadable file (or a bad option): Python keeps the previous result.
       if (result.error) throw new RequestError(result.error, 'input');
+      if (result.cancelled) {
+        latest = null; // Python dropped the previous result before the model ran
+        throw CANCELLED();
+      }
       latest = id;
       if (cancelled.has(id)) throw CANCELLED(); // no one is waiting: skip the overlay
       const start = performance.now();
@@ -86,6 +99,20 @@ export function createPhotoJobs({ queue, cancelled, busy }) {
     }
   }
 
+  /** Request {width, height}: what each resolution mode runs for a photo of that size. */
+  function plan({ width, height }, { browser }) {
+    if (![width, height].every((side) => Number.isInteger(side) && side > 0)) {
+      throw new RequestError('plan needs a photo size: positive whole numbers width and height.', 'input');
+    }
+    const value = {};
+    for (const mode of ['square', 'keep', 'detail']) {
+      const proxy = browser.resolution_plan(Number(width), Number(height), mode);
+      value[mode] = proxy.toJs({ dict_converter: Object.fromEntries });
+      proxy.destroy();
+    }
+    return { value };
+  }
+
   /** Request {kind, options, photo?}: a file of the latest result (of photo's, if given). */
   function exportFile({ kind, options, photo }, { browser }) {
     if (photo !== undefined && photo !== latest) {
@@ -101,6 +128,7 @@ export function createPhotoJobs({ queue, cancelled, busy }) {
   return {
     segment,
     confidence,
+    plan,
     exportFile,
     /** Segment request `id` came: an older photo's confidence is no longer wanted. */
     newerPhoto(id) {

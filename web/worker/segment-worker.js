@@ -32,6 +32,7 @@ const photos = createPhotoJobs({
   queue: () => queue,
   cancelled,
   busy: () => (lastJob = performance.now()),
+  progress: (id, fields) => post({ ...fields, type: 'progress', id }),
 });
 
 /** The started engine, for a job; a clear error if it never started or failed to. */
@@ -51,6 +52,7 @@ async function engine() {
 const JOBS = {
   segment: { job: (m, e, received) => photos.segment(m, e, received), prefix: 'Segmentation failed: ' },
   confidence: { job: (m, e) => photos.confidence(m, e) },
+  plan: { job: (m, e) => photos.plan(m, e) },
   export: { job: (m, e) => photos.exportFile(m, e), prefix: 'Export failed: ' },
   shares: { job: (m, e) => sharesFile(m, e), prefix: 'Export failed: ' },
   cache: { queued: false, job: cacheRequest },

@@ -29,8 +29,16 @@ export async function segmentFrame({ id }, python) {
   const message = latest;
   latest = null;
   const { py } = python;
-  const { frame, inputWidth: w, inputHeight: h } = message;
+  const { frame } = message;
   const start = performance.now();
+  let { inputWidth: w, inputHeight: h } = message;
+  if (message.inputShort) {
+    // A short side: the other in proportion, both multiples of 32, by the rule detail's photo
+    // size follows (one rule, in Python: sceneseg.resolution.scaled_size).
+    const size = py.pyimport('sceneseg.resolution').scaled_size(frame.displayWidth ?? frame.width, frame.displayHeight ?? frame.height, message.inputShort);
+    [w, h] = size.toJs();
+    size.destroy();
+  }
   if (!canvas || canvas.width !== w || canvas.height !== h) {
     canvas = new OffscreenCanvas(w, h);
     context = canvas.getContext('2d', { willReadFrequently: true, alpha: false });
@@ -64,6 +72,7 @@ export async function segmentFrame({ id }, python) {
     value.flicker = changed / previous.length;
   }
   previous = value.labels.slice();
+  value.input = [w, h];
   value.timings = { scale: scaleMs, ...value.timings, overlay: performance.now() - t, worker: performance.now() - start };
   return { value, transfer: [value.labels.buffer, value.overlay] };
 }

@@ -64,17 +64,13 @@ export function setupVideo(segmenter) {
     ui.error.hidden = !message;
   };
 
+  /** The frame request's input size: {inputWidth, inputHeight}, or {inputShort} for a short
+   *  side, whose other side the worker takes by the photo's detail rule (one rule, in Python:
+   *  sceneseg.resolution.scaled_size: in proportion, multiples of 32, at most 4:1). */
   function inputSize() {
-    const w = ui.player.videoWidth || 640;
-    const h = ui.player.videoHeight || 360;
     const value = ui.size.value;
-    let size = value === 'auto' ? (autoSize?.chosen ?? 256) : Number.parseInt(value, 10);
-    if (value.endsWith('s')) {
-      // Short side = size, the other in proportion, both multiples of 32 (the model's stride).
-      const round = (x) => Math.max(32, Math.round(x / 32) * 32);
-      return w >= h ? [round((size * w) / h), size] : [size, round((size * h) / w)];
-    }
-    return [size, size];
+    const size = value === 'auto' ? (autoSize?.chosen ?? 256) : Number.parseInt(value, 10);
+    return value.endsWith('s') ? { inputShort: size } : { inputWidth: size, inputHeight: size };
   }
 
   async function stop() {
@@ -212,7 +208,7 @@ export function setupVideo(segmenter) {
     // The next video frame goes out while this one is in the worker (see schedule()).
     if (inFlight < MAX_IN_FLIGHT && !ui.player.paused) schedule();
     const mediaTime = ui.player.currentTime;
-    const [inputWidth, inputHeight] = inputSize();
+    const input = inputSize();
     const videoSize = ui.labelsAt.value === 'video';
     let frame;
     let keep = null; // a reference to the frame for the recording (no copy)
@@ -220,8 +216,7 @@ export function setupVideo(segmenter) {
       frame = 'VideoFrame' in self ? new VideoFrame(ui.player, { timestamp: Math.round(mediaTime * 1e6) }) : await createImageBitmap(ui.player);
       if (downloads.recording && frame.clone) keep = frame.clone();
       const pending = segmenter.segmentFrame(frame, {
-        inputWidth,
-        inputHeight,
+        ...input,
         alpha: Number(ui.alpha.value),
         reset,
         labelWidth: videoSize ? ui.player.videoWidth : undefined,
@@ -229,7 +224,7 @@ export function setupVideo(segmenter) {
       });
       reset = false; // sent: the frames after it continue the smoothing
       const result = await pending;
-      if (result) show(result, captured, mediaTime, keep, `${inputWidth}×${inputHeight}`);
+      if (result) show(result, captured, mediaTime, keep, result.input.join('×'));
     } catch (error) {
       showError(`Segmentation failed: ${error.message}`);
     } finally {
