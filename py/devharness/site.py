@@ -47,7 +47,12 @@ def build_site(
 def _newest(path: Path) -> tuple[float, Path]:
     if path.is_file():
         return path.stat().st_mtime, path
-    files = (p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    # sceneseg/tools/ (the CPython tools) never reaches the site.
+    files = (
+        p
+        for p in path.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and path / "tools" not in p.parents
+    )
     return max(((p.stat().st_mtime, p) for p in files), default=(0.0, path))
 
 
