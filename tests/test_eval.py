@@ -137,7 +137,7 @@ def test_shared_images_match_torchmetrics(single_run):
 @pytest.mark.slow
 def test_rerun_resumes(single_run):
     tmp, out, _, report = single_run
-    partial = out / "partial" / f"{STANDIN_ID}--q8"
+    partial = out / "partial" / f"{STANDIN_ID}--q8--square"
     kept = {p.name: p.stat().st_mtime_ns for p in partial.glob("ADE_val_0000000[12].npz")}
     (partial / "ADE_val_00000003.npz").unlink()
     run = run_eval(tmp, out, "--jobs", "1")

@@ -326,7 +326,8 @@ def test_browser_exports_match_cpython(app_factory, built_site):
     assert summary["model"]["sha256"] == model["files"][quantized]["sha256"]
     assert summary["model"]["id"] == model["id"] and summary["model"]["precision"] == "q8"
     assert (summary["width"], summary["height"]) == (out["width"], out["height"])
-    assert summary["schema_version"] == 1
+    assert summary["schema_version"] == 2
+    assert summary["resolution"] == {"mode": "square", "input": [512, 512], "windows": 1}
     counts = np.bincount(labels.ravel(), minlength=150)
     assert {c["id"]: c["pixels"] for c in summary["classes"]} == {
         int(c): int(counts[c]) for c in present

@@ -63,7 +63,8 @@ def test_cli_writes_label_map_and_summary(tmp_path):
     data = json.loads(summary.read_text())
     top = expected.classes()[0]
     assert data["classes"][0]["name"] == top["name"]
-    assert data["photo"] == str(photo) and data["schema_version"] == 1
+    assert data["photo"] == str(photo) and data["schema_version"] == 2
+    assert data["resolution"] == {"mode": "square", "input": [512, 512], "windows": 1}
     # --json computes the confidence, as the page's summary download does.
     assert 0 < data["classes"][0]["mean_confidence"] <= 1
     assert top["name"] in run.stdout

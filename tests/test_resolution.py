@@ -362,3 +362,154 @@ def test_model_size_comes_from_the_preprocessor_config(tmp_path):
     config = json.dumps({"id2label": {"0": "a", "1": "b"}})
     info = ModelInfo.from_json(config, json.dumps({"size": {"height": 640, "width": 640}}))
     assert model_size(info.preprocess.height, info.preprocess.width) == 640
+
+
+# ---- the command line: --resolution for photos and folders, eval per mode ------------------
+
+
+def _cli(tmp_path, *args):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import STANDIN_DIR, STANDIN_ID
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "py"), "XDG_CACHE_HOME": str(tmp_path / "c")}
+    env.pop("SCENESEG_MODEL_DIR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "sceneseg", *map(str, args),
+         "--model", STANDIN_ID, "--model-dir", str(STANDIN_DIR)],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_cli_resolution_for_a_photo_and_a_folder(tmp_path):
+    from sceneseg.outputs import summary_problems
+
+    photo = ADE_VAL / "ADE_val_00000001.jpg"
+    segmenter = native_segmenter("q8")
+    expected = segmenter.segment_sync(photo.read_bytes(), resolution="detail")
+    run = _cli(tmp_path, photo, "--resolution", "detail", "--out", "l.png", "--json", "s.json")
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "l.png")), expected.labels)
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary_problems(summary) == [] and summary["schema_version"] == 2
+    assert summary["resolution"] == expected.resolution
+    assert f"detail {expected.resolution['input'][0]}x" in run.stdout
+    # A folder (two processes): each photo's summary records keep.
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("ADE_val_00000002.jpg", "ADE_val_00000003.jpg"):
+        (photos / name).write_bytes((ADE_VAL / name).read_bytes())
+    run = _cli(tmp_path, photos, "--resolution", "keep", "--out-dir", "out", "--jobs", "2")
+    assert run.returncode == 0, run.stderr
+    for name in ("ADE_val_00000002", "ADE_val_00000003"):
+        data = (photos / f"{name}.jpg").read_bytes()
+        keep = segmenter.segment_sync(data, resolution="keep")
+        written = np.asarray(Image.open(tmp_path / "out" / f"{name}.labels.png"))
+        np.testing.assert_array_equal(written, keep.labels)
+        record = json.loads((tmp_path / "out" / f"{name}.json").read_text())["resolution"]
+        assert record == keep.resolution and record["mode"] == "keep"
+    run = _cli(tmp_path, photo, "--resolution", "huge")
+    assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_eval_reports_each_mode_and_keeps_them_apart(tmp_path):
+    """On ../shared's three annotated ADE20K photos, with the STAND-IN weights: the figures
+    say nothing about the real model's accuracy; the test checks the bookkeeping."""
+    from sceneseg.tools.eval import confusion_matrix, metrics, reduce_labels
+
+    args = ("eval", ADE_VAL, ADE_VAL, "--out-dir", tmp_path / "ev", "--jobs", "1")
+    run = _cli(tmp_path, *args, "--resolution", "square,keep,detail")
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    runs = {r["resolution"]: r for r in report["runs"]}
+    assert list(runs) == list(MODES) and all(r["images"] == 3 for r in runs.values())
+    segmenter = native_segmenter("q8")
+    print("\nstand-in q8 (weights trained on synthetic scenes: NOT accuracy), 3 ADE20K photos:")
+    for mode, r in runs.items():
+        total = np.zeros((150, 150), np.int64)
+        for k in (1, 2, 3):
+            name = f"ADE_val_0000000{k}"
+            labels = segmenter.segment_sync(
+                (ADE_VAL / f"{name}.jpg").read_bytes(), resolution=mode
+            ).labels
+            truth = reduce_labels(np.asarray(Image.open(ADE_VAL / f"{name}.png")))
+            total += confusion_matrix(truth, labels, 150)
+        assert r["confusion_matrix"] == total.tolist(), mode
+        assert r["mean_iou"] == pytest.approx(metrics(total)["mean_iou"])
+        assert (tmp_path / "ev" / "partial" / f"{r['model']}--q8--{mode}").is_dir()
+        print(f"  {mode:6}  mIoU {r['mean_iou']:.2%}  pixel acc {r['pixel_accuracy']:.2%}")
+    assert runs["square"]["confusion_matrix"] != runs["detail"]["confusion_matrix"]
+    md = (tmp_path / "ev" / "eval.md").read_text()
+    assert "| square |" in md and "| keep |" in md and "| detail |" in md and "stand-in" in md
+    # A rerun of one mode resumes from its own partial results, not another mode's.
+    run = _cli(tmp_path, *args, "--resolution", "keep")
+    assert "3 images already done" in run.stderr
+    (keep,) = json.loads((tmp_path / "ev" / "eval.json").read_text())["runs"]
+    assert keep["confusion_matrix"] == runs["keep"]["confusion_matrix"]
+    run = _cli(tmp_path, *args, "--resolution", "keep,wide")
+    assert run.returncode == 2 and "square, keep, detail" in run.stderr
+
+
+# ---- the page's entry points (browser.py) under CPython, as test_summary_schema runs them ---
+
+
+@pytest.fixture
+def page(monkeypatch):
+    import sys
+    import types
+
+    from test_summary_schema import FakeUint8Array
+
+    from sceneseg import browser
+
+    monkeypatch.setitem(sys.modules, "js", types.SimpleNamespace(Uint8Array=FakeUint8Array))
+    monkeypatch.setattr(browser, "_segmenter", native_segmenter("q8"))
+    monkeypatch.setattr(browser, "_last", None)
+    return browser
+
+
+def test_browser_contract_resolution_progress_cancel_and_plan(page):
+    import asyncio
+
+    from test_summary_schema import FakeUint8Array
+
+    data = _photo(741, 500)
+    native = native_segmenter("q8")
+
+    def segment(options, on_window=None):
+        return asyncio.run(page.segment(FakeUint8Array(data), json.dumps(options), on_window))
+
+    calls = []
+    out = segment({"resolution": "detail"}, lambda done, total: calls.append((done, total)))
+    assert out["resolution"] == {"mode": "detail", "input": [768, 512], "windows": 2}
+    assert calls == [(1, 2), (2, 2)]
+    expected = native.segment_sync(data, resolution="detail").labels
+    assert out["labels"].to_bytes() == expected.tobytes()
+    summary = json.loads(page.export_file("summary-json", "{}")["data"].to_bytes())
+    assert summary["resolution"] == out["resolution"] and summary["schema_version"] == 2
+    # Missing: square; square and keep report their one run.
+    calls.clear()
+    assert segment({})["resolution"] == {"mode": "square", "input": [512, 512], "windows": 1}
+    keep = segment({"resolution": "keep"}, lambda d, t: calls.append((d, t)))
+    assert keep["resolution"] == {"mode": "keep", "input": [759, 512], "windows": 1}
+    assert calls == [(1, 1)]
+    # A truthy return (a JS value, or a promise of one) stops it: {"cancelled": true}.
+    assert segment({"resolution": "detail"}, lambda d, t: 1) == {"cancelled": True}
+
+    async def later_yes(done, total):
+        return done == 1
+
+    assert segment({"resolution": "detail"}, later_yes) == {"cancelled": True}
+    assert "error" in page.export_file("labels-png", "{}")  # no half result kept
+    assert segment({"resolution": "keep"})["resolution"]["mode"] == "keep"  # the next works
+    # Anything else is an input error.
+    for bad in ("wide", 512, "Keep", "", ["keep"]):
+        out = segment({"resolution": bad})
+        assert set(out) == {"error"} and "square, keep, detail" in out["error"], bad
+    # The plan without running: what each mode costs for a photo.
+    assert page.resolution_plan(4032, 3024, "detail") == {"input": [1376, 1024], "windows": 12}
+    assert page.resolution_plan(4032, 3024, "keep") == {"input": [683, 512], "windows": 1}
+    assert page.resolution_plan(4032, 3024, "square") == {"input": [512, 512], "windows": 1}
+    assert "error" in page.resolution_plan(4032, 3024, "huge")

@@ -15,8 +15,9 @@ from .backends.web import OnnxRuntimeWebBackend
 from .model import ModelInfo
 from .outputs import MIME, SHARES_MIME, class_shares_csv, class_shares_json, export
 from .outputs import labels_png as encode_labels_png
-from .pipeline import Segmentation, Segmenter
+from .pipeline import Cancelled, Segmentation, Segmenter
 from .processing import ImageError, decode
+from .resolution import ResolutionError, check_mode
 from .threshold import ExportError
 
 _segmenter: Segmenter | None = None
@@ -52,18 +53,26 @@ async def warm_up() -> None:
     await _segmenter.backend.run(np.zeros((1, 3, config.height, config.width), np.float32))
 
 
-async def segment(js_bytes, options_json: str | None = None) -> dict:
+async def segment(js_bytes, options_json: str | None = None, on_window=None) -> dict:
     """Uint8Array of an encoded image -> dict (labels as a Uint8Array) or {"error": message}.
 
     options_json: {"confidence": true} adds "confidence", a Uint8Array of round(p * 255) per
     pixel (for display; the exports keep full precision). {"confidence": "after"} leaves it
-    for ``confidence_step`` to compute after the labels are shown.
+    for ``confidence_step`` to compute after the labels are shown. {"resolution": "square" |
+    "keep" | "detail"} (missing: square; ``sceneseg.resolution``); the result's "resolution"
+    is {"mode", "input": [w, h], "windows"}.
+    on_window: a JS function called as on_window(done, total) after each model run (total 1
+    in square and keep); a truthy return value stops it: {"cancelled": true}.
     """
     global _last
     if _segmenter is None:
         raise RuntimeError("init() first")
     options = json.loads(options_json) if options_json else {}
     want_confidence = options.get("confidence") is True
+    try:
+        mode = check_mode(options.get("resolution"))
+    except ResolutionError as exc:
+        return {"error": str(exc)}
     # Decoded first: a file that cannot be read leaves the previous result, whose files the
     # page may still ask for (they are made on request). Once it can, the previous result
     # goes before the model runs, so two full-resolution results never meet.
@@ -77,7 +86,11 @@ async def segment(js_bytes, options_json: str | None = None) -> dict:
     decode_ms = (time.perf_counter() - start) * 1000
     _last = None
     try:
-        result = await _segmenter.segment(image, confidence=want_confidence)
+        result = await _segmenter.segment(
+            image, confidence=want_confidence, resolution=mode, on_window=on_window
+        )
+    except Cancelled:
+        return {"cancelled": True}
     except MemoryError:
         return {"error": "There is not enough memory for this image here; try a smaller one."}
     result.timings_ms["decode"] = decode_ms
@@ -90,11 +103,24 @@ async def segment(js_bytes, options_json: str | None = None) -> dict:
         "classes": result.classes(),
         "backend": result.backend,
         "timings": result.timings_ms,
+        "resolution": result.resolution,
     }
     if want_confidence:
         out["confidence"] = _confidence_bytes(result)
     result.timings_ms["transfer"] = (time.perf_counter() - start) * 1000
     return out
+
+
+def resolution_plan(width: int, height: int, mode: str) -> dict:
+    """What ``mode`` costs for a ``width`` x ``height`` photo (after EXIF orientation), without
+    running it: {"input": [w, h], "windows": n}, or {"error": message} for an unknown mode."""
+    if _segmenter is None:
+        raise RuntimeError("init() first")
+    try:
+        record = _segmenter.plan(int(width), int(height), check_mode(mode)).record()
+    except ValueError as exc:  # ResolutionError, or a size of no pixels
+        return {"error": str(exc)}
+    return {"input": record["input"], "windows": record["windows"]}
 
 
 def _confidence_bytes(result: Segmentation):

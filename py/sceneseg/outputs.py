@@ -141,7 +141,7 @@ def confidence_png(seg: Segmentation) -> bytes:
 
 # ---- Summary JSON ----
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2  # 2: "resolution" (issue 20)
 # The machine-checkable schema (docs/summary-schema.md says what each key means): key -> the
 # type of its value, a tuple where null is allowed; a nested dict describes an object's keys,
 # a one-item list a list of such items, ``"str->float"`` an object of any keys to floats.
@@ -162,6 +162,7 @@ SUMMARY_SCHEMA = {
     "backend": str,
     "provider": (str, NULL),
     "timings_ms": "str->float",
+    "resolution": ({"mode": str, "input": [int], "windows": int}, NULL),
     "classes": [
         {
             "id": int,
@@ -283,6 +284,7 @@ def summary(
         "backend": seg.backend,
         "provider": provider,
         "timings_ms": {k: round(float(v), 1) for k, v in seg.timings_ms.items()},
+        "resolution": dict(seg.resolution) if seg.resolution is not None else None,
         "classes": classes,
         "group_shares": group_shares,
         "confidence": None,

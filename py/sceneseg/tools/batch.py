@@ -38,11 +38,11 @@ def expand_inputs(paths: list[Path]) -> list[tuple[Path, Path]]:
     return out
 
 
-def label_photo(segmenter, payload: tuple[str, bytes]) -> dict:
+def label_photo(segmenter, payload: tuple[str, bytes], resolution: str = "square") -> dict:
     """Runs in a worker: the files of one photo, encoded there (workers share that work), by
     sceneseg.outputs as the page's batch zip. ``payload``: (the photo's path, its bytes)."""
     photo, data = payload
-    result = segmenter.segment_sync(data)
+    result = segmenter.segment_sync(data, resolution=resolution)
     provider = getattr(segmenter.backend, "provider", None)
     return {
         "labels_png": outputs.labels_png(result),
@@ -63,16 +63,20 @@ def run_batch(
     *,
     jobs: int = 1,
     ray_address: str | None = None,
+    resolution: str = "square",
 ) -> list[tuple[Path, str]]:
-    """Label every photo; returns the failures as (file, reason)."""
+    """Label every photo (``resolution``: sceneseg.resolution's mode); returns the failures
+    as (file, reason)."""
     photos = expand_inputs(inputs)
     by_key = {str(stem): (file, stem) for file, stem in photos}
     failures: list[tuple[Path, str]] = []
     bar = progress(len(photos), "labelling")
     items = [(str(stem), partial(_load, file)) for file, stem in photos]
     header = True
+    # A partial of a module-level function: pickled by reference for processes and Ray.
+    work = partial(label_photo, resolution=resolution)
     with open(out_dir / "classes.csv", "wb") as table:
-        for key, outcome in run(spec, label_photo, items, jobs=jobs, ray_address=ray_address):
+        for key, outcome in run(spec, work, items, jobs=jobs, ray_address=ray_address):
             file, stem = by_key[key]
             bar.update(1)
             if isinstance(outcome, Failure):

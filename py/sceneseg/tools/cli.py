@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..resolution import MODES
 from .manifest import PRECISIONS, FetchError, Manifest, UnpinnedError, exported_manifest
 from .model_options import add_model_arguments, model_dir_for, models_epilog, offline_hint
 from .native import PROVIDER_CHOICES
@@ -195,6 +196,14 @@ def photos_parser() -> argparse.ArgumentParser:
         "classes.csv (one row per photo and class) here; created if missing",
     )
     add_model_options(parser)
+    parser.add_argument(
+        "--resolution",
+        default="square",
+        choices=MODES,
+        help="what size the model sees the photo at (docs/resolution.md): square (512x512, "
+        "Hugging Face's protocol), keep (the photo's shape, short side 512), detail (big "
+        "photos in 512x512 windows, short side up to 1024); default %(default)s",
+    )
     add_scale_options(parser)
     return parser
 
@@ -229,7 +238,10 @@ def photos_main(argv: list[str]) -> int:
 
         count = len(expand_inputs(args.images))
         jobs = args.jobs if args.ray is not None else default_jobs(args.jobs, count)
-        failures = run_batch(spec, args.images, out_dir, jobs=jobs, ray_address=args.ray)
+        failures = run_batch(
+            spec, args.images, out_dir, jobs=jobs, ray_address=args.ray,
+            resolution=args.resolution,
+        )  # fmt: skip
         return report_failures(failures)
 
     from ..processing import ImageError
@@ -239,7 +251,9 @@ def photos_main(argv: list[str]) -> int:
     failures = []
     for path, _ in expand_inputs(args.images):
         try:
-            result = segmenter.segment_sync(path.read_bytes(), confidence=args.confidence)
+            result = segmenter.segment_sync(
+                path.read_bytes(), confidence=args.confidence, resolution=args.resolution
+            )
         except (ImageError, OSError) as exc:
             print(f"{path}: {exc}", file=sys.stderr)
             failures.append((path, str(exc)))
@@ -247,7 +261,11 @@ def photos_main(argv: list[str]) -> int:
         # Files first: a reader of the printed table (| head) may close the pipe early.
         write_outputs(result, path, manifest, segmenter, *paths)
         timings = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-        print(f"{path} ({result.width}x{result.height}, {result.backend}; {timings})")
+        plan = result.resolution
+        seen = f"{plan['mode']} {plan['input'][0]}x{plan['input'][1]}" + (
+            f" in {plan['windows']} windows" if plan["windows"] > 1 else ""
+        )
+        print(f"{path} ({result.width}x{result.height}, {seen}, {result.backend}; {timings})")
         for c in result.classes():
             extra = f"  conf {c['mean_confidence']:.2f}" if "mean_confidence" in c else ""
             print(f"  {c['fraction'] * 100:6.2f}%  {c['id']:3d}  {c['name']}{extra}")
@@ -301,6 +319,12 @@ def eval_parser() -> argparse.ArgumentParser:
         help="reports and per-image partial results (default: %(default)s)",
     )
     parser.add_argument("--limit", type=int, help="only the first N photos (sorted by name)")
+    parser.add_argument(
+        "--resolution",
+        default="square",
+        help=f"input resolution mode(s), several separated by commas ({', '.join(MODES)}; "
+        "docs/resolution.md): each is reported on its own; default %(default)s",
+    )
     add_model_options(parser, several=True)
     add_scale_options(parser)
     return parser
@@ -322,6 +346,14 @@ def eval_main(argv: list[str]) -> int:
         print(f"sceneseg eval: no photo in {args.images_dir} has an annotation", file=sys.stderr)
         return 2
     command = ["python", "-m", "sceneseg", "eval", *argv]
+    modes = [m for m in args.resolution.split(",") if m]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        print(
+            f"sceneseg eval: --resolution {args.resolution}: each one of {', '.join(MODES)}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         out_dir = make_folder(args.out_dir, "--out-dir")
         specs = [prepare(args, m, p, command) for m, p in eval_runs(args.model, args.precision)]
@@ -333,12 +365,14 @@ def eval_main(argv: list[str]) -> int:
     for manifest, spec in specs:
         info = ModelInfo.from_dir(spec.model_dir)
         weights_sha256 = manifest.files[spec.weights].sha256
-        runs.append(
-            evaluate_folder(
-                spec, weights_sha256, pairs, out_dir, info.labels, jobs=jobs,
-                ray_address=args.ray, convention=annotation_convention(info),
-            )
-        )  # fmt: skip
+        for mode in modes:
+            runs.append(
+                evaluate_folder(
+                    spec, weights_sha256, pairs, out_dir, info.labels, jobs=jobs,
+                    ray_address=args.ray, convention=annotation_convention(info),
+                    resolution=mode,
+                )
+            )  # fmt: skip
     report = {
         "images_dir": str(args.images_dir),
         "annotations_dir": str(args.annotations_dir),

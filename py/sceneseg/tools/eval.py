@@ -20,9 +20,10 @@ prediction), as ``evaluate``'s ``mean_iou`` and mmsegmentation define them:
     accuracy_c       = TP_c / annotated pixels of c  (classes not annotated: not counted)
     mean accuracy    = mean of accuracy_c
 
-Each image's confusion matrix is kept on disk (``OUT/partial/<model>--<precision>/``,
-sparse, a few kB), so an interrupted run resumes where it stopped, and the totals are
-re-summed from those files. ``--jobs`` and ``--ray`` spread the photos over processes or a
+Each image's confusion matrix is kept on disk (``OUT/partial/<model>--<precision>--<mode>/``,
+the input resolution's mode in the key so that runs of several modes never mix; sparse, a few
+kB), so an interrupted run resumes where it stopped, and the totals are re-summed from those
+files. ``--jobs`` and ``--ray`` spread the photos over processes or a
 Ray cluster (see ``sceneseg.tools.parallel``).
 """
 
@@ -32,6 +33,7 @@ import io
 import json
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -111,15 +113,16 @@ def _nanmean(values: np.ndarray) -> float | None:
 # --- one image, in a worker ---------------------------------------------------------------
 
 
-def evaluate_photo(segmenter, payload: tuple[bytes, bytes]) -> dict:
-    """Sparse confusion matrix of one photo against its annotation."""
+def evaluate_photo(segmenter, payload: tuple[bytes, bytes], resolution: str = "square") -> dict:
+    """Sparse confusion matrix of one photo against its annotation, segmented in
+    ``resolution``'s mode."""
     from PIL import Image
 
     image_bytes, annotation_bytes = payload
     annotation = np.asarray(Image.open(io.BytesIO(annotation_bytes)))
     if annotation.ndim != 2:
         raise ValueError(f"the annotation is not a single-channel PNG (shape {annotation.shape})")
-    result = segmenter.segment_sync(image_bytes)
+    result = segmenter.segment_sync(image_bytes, resolution=resolution)
     truth = annotation_classes(annotation, segmenter.model)
     matrix = confusion_matrix(truth, result.labels, segmenter.model.num_classes)
     rows, cols = np.nonzero(matrix)
@@ -145,12 +148,16 @@ def pair_images(images_dir: Path, annotations_dir: Path) -> tuple[list, list]:
     return pairs, [p for p, _ in missing]
 
 
-def _partial_dir(out_dir: Path, spec: ModelSpec, weights_sha256: str) -> Path:
-    """Per-image results of one model file; refuses results of another file under its name."""
-    directory = out_dir / "partial" / f"{spec.model_id}--{spec.precision}"
+def _partial_dir(out_dir: Path, spec: ModelSpec, weights_sha256: str, resolution: str) -> Path:
+    """Per-image results of one model file in one resolution mode; refuses results of another
+    file (or mode) under its name."""
+    directory = out_dir / "partial" / f"{spec.model_id}--{spec.precision}--{resolution}"
     directory.mkdir(parents=True, exist_ok=True)
     meta = directory / "meta.json"
-    mine = {"model": spec.model_id, "precision": spec.precision, "weights_sha256": weights_sha256}
+    mine = {
+        "model": spec.model_id, "precision": spec.precision, "weights_sha256": weights_sha256,
+        "resolution": resolution,
+    }  # fmt: skip
     if meta.is_file():
         theirs = json.loads(meta.read_text())
         if theirs != mine:
@@ -173,35 +180,39 @@ def evaluate_folder(
     convention: str = "",
     jobs: int = 1,
     ray_address: str | None = None,
+    resolution: str = "square",
 ) -> dict:
-    """Run (or resume) one model/precision over the pairs; returns its report entry."""
-    partial = _partial_dir(out_dir, spec, weights_sha256)
-    todo = [(p, a) for p, a in pairs if not (partial / f"{p.stem}.npz").is_file()]
+    """Run (or resume) one model/precision/resolution mode over the pairs; returns its report
+    entry."""
+    kept = _partial_dir(out_dir, spec, weights_sha256, resolution)
+    label = f"{spec.label} {resolution}"
+    todo = [(p, a) for p, a in pairs if not (kept / f"{p.stem}.npz").is_file()]
     if len(todo) < len(pairs):
-        print(f"{spec.label}: {len(pairs) - len(todo)} images already done", file=sys.stderr)
+        print(f"{label}: {len(pairs) - len(todo)} images already done", file=sys.stderr)
     failures: dict[str, str] = {}
     if todo:
         items = [
             (photo.stem, lambda p=photo, a=annotation: (p.read_bytes(), a.read_bytes()))
             for photo, annotation in todo
         ]
-        bar = progress(len(todo), spec.label)
-        for stem, outcome in run(spec, evaluate_photo, items, jobs=jobs, ray_address=ray_address):
+        bar = progress(len(todo), label)
+        work = partial(evaluate_photo, resolution=resolution)  # picklable: processes, Ray
+        for stem, outcome in run(spec, work, items, jobs=jobs, ray_address=ray_address):
             bar.update(1)
             if isinstance(outcome, Failure):
                 failures[stem] = outcome.message
                 continue
             # Write then rename: a run killed mid-write leaves no half file behind.
-            tmp = partial / f"{stem}.tmp.npz"
+            tmp = kept / f"{stem}.tmp.npz"
             np.savez_compressed(tmp, **outcome)
-            os.replace(tmp, partial / f"{stem}.npz")
+            os.replace(tmp, kept / f"{stem}.npz")
         bar.close()
 
     n = len(labels)
     total = np.zeros((n, n), dtype=np.int64)
     per_image = []
     for photo, _ in pairs:
-        path = partial / f"{photo.stem}.npz"
+        path = kept / f"{photo.stem}.npz"
         if not path.is_file():
             continue
         with np.load(path) as d:
@@ -216,6 +227,7 @@ def evaluate_folder(
     return {
         "model": spec.model_id,
         "precision": spec.precision,
+        "resolution": resolution,
         "standin": spec.standin,
         "provider": spec.provider,
         "annotations": convention,
@@ -259,17 +271,19 @@ def markdown(report: dict) -> str:
         + "; ".join(sorted({r.get("annotations") or "" for r in runs} - {""}))
         + ".",
         "",
-        "| model | precision | images | mIoU % | pixel acc. % | mean acc. % | failed |",
-        "|---|---|---|---|---|---|---|",
+        "| model | precision | resolution | images | mIoU % | pixel acc. % | mean acc. % "
+        "| failed |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         name = r["model"] + (" (stand-in weights: not accuracy)" if r["standin"] else "")
         lines.append(
-            f"| {name} | {r['precision']} | {r['images']} | {_pct(r['mean_iou'])} | "
+            f"| {name} | {r['precision']} | {r['resolution']} | {r['images']} | "
+            f"{_pct(r['mean_iou'])} | "
             f"{_pct(r['pixel_accuracy'])} | {_pct(r['mean_accuracy'])} | {len(r['failed'])} |"
         )
     for r in runs:
-        lines += ["", f"## {r['model']} {r['precision']}: per class", ""]
+        lines += ["", f"## {r['model']} {r['precision']} {r['resolution']}: per class", ""]
         lines += ["| id | class | IoU % | accuracy % | annotated px | predicted px |"]
         lines += ["|---|---|---|---|---|---|"]
         for c in sorted(r["per_class"], key=lambda c: -c["annotated_pixels"]):
