@@ -513,3 +513,27 @@ def test_browser_contract_resolution_progress_cancel_and_plan(page):
     assert page.resolution_plan(4032, 3024, "keep") == {"input": [683, 512], "windows": 1}
     assert page.resolution_plan(4032, 3024, "square") == {"input": [512, 512], "windows": 1}
     assert "error" in page.resolution_plan(4032, 3024, "huge")
+
+
+def test_the_pages_batch_zip_takes_a_resolution(page):
+    import asyncio
+    import zipfile
+
+    from test_summary_schema import FakeUint8Array
+
+    from sceneseg import batch_zip
+
+    data = _photo(741, 500)
+    batch_zip.start()
+    out = asyncio.run(batch_zip.add(FakeUint8Array(data), "a.png", "detail"))
+    assert out["resolution"] == {"mode": "detail", "input": [768, 512], "windows": 2}
+    assert asyncio.run(batch_zip.add(FakeUint8Array(data), "b.png"))["resolution"]["mode"] == (
+        "square"
+    )
+    assert "error" in asyncio.run(batch_zip.add(FakeUint8Array(data), "c.png", "wide"))
+    with zipfile.ZipFile(io.BytesIO(batch_zip.finish())) as archive:
+        summary = json.loads(archive.read("json/a.json"))
+        labels = np.asarray(Image.open(io.BytesIO(archive.read("labels/a.png"))))
+    assert summary["resolution"] == out["resolution"]
+    expected = native_segmenter("q8").segment_sync(data, resolution="detail").labels
+    np.testing.assert_array_equal(labels, expected)

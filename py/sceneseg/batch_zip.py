@@ -129,19 +129,25 @@ def start(opfs_handle=None) -> str:
     return "opfs" if opfs_handle is not None else "memfs"
 
 
-async def add(js_bytes, name: str) -> dict:
-    """Segment one photo and append its files; {"error": message} for a photo it cannot read."""
+async def add(js_bytes, name: str, resolution: str | None = None) -> dict:
+    """Segment one photo and append its files; {"error": message} for a photo it cannot read.
+    ``resolution``: square (None: the default), keep or detail (``sceneseg.resolution``)."""
     import time
 
     from js import Uint8Array
 
     from . import browser
     from .processing import ImageError
+    from .resolution import ResolutionError, check_mode
 
     if _batch is None:
         raise RuntimeError("start() first")
     try:
-        seg = await browser._segmenter.segment(js_bytes.to_bytes())
+        mode = check_mode(resolution)
+    except ResolutionError as exc:
+        return {"error": str(exc)}
+    try:
+        seg = await browser._segmenter.segment(js_bytes.to_bytes(), resolution=mode)
     except ImageError as exc:
         _batch.fail(name, str(exc))
         return {"error": str(exc)}
@@ -167,6 +173,7 @@ async def add(js_bytes, name: str) -> dict:
         "classes": seg.classes(),
         "backend": seg.backend,
         "timings": seg.timings_ms,
+        "resolution": seg.resolution,
     }
 
 
