@@ -157,6 +157,7 @@ def test_malformed_requests_get_an_error_reply(host_page, origins):
             {type: 'segment', id: 'bad-image', image: 42},
             {type: 'segment', id: 'bad-options', image: new Blob(['x']), options: 'fast'},
             {type: 'segment', id: 'bad-summary', image: new Blob(['x']), options: {summary: 3}},
+            {type: 'segment', id: 'bad-res', image: new Blob(['x']), options: {resolution: '4k'}},
             {type: 'explode', id: 7},
         ]) frame.postMessage(message, origin);
         // A well-formed request whose bytes are not an image: the engine's own message.
@@ -165,14 +166,14 @@ def test_malformed_requests_get_an_error_reply(host_page, origins):
         widget,
     )
     page.wait_for_function(
-        "widgetMessages.filter(m => m.type === 'error').length >= 9", timeout=60_000
+        "widgetMessages.filter(m => m.type === 'error').length >= 10", timeout=60_000
     )
     errors = page.evaluate("widgetMessages.filter(m => m.type === 'error')")
     by_id = {}
     for e in errors:
         by_id.setdefault(e["id"], []).append(e)
     assert len(by_id[None]) == 3 and all(e["code"] == "bad-request" for e in by_id[None])
-    for id_ in ("no-image", "bad-image", "bad-options", "bad-summary", 7):
+    for id_ in ("no-image", "bad-image", "bad-options", "bad-summary", "bad-res", 7):
         assert by_id[id_][0]["code"] == "bad-request", by_id[id_]
     assert by_id["text"][0]["code"] == "bad-image"
     assert "not an image format" in by_id["text"][0]["message"]

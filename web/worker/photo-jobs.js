@@ -35,8 +35,7 @@ export function createPhotoJobs({ queue, cancelled, busy, progress }) {
         progress(id, { stage: 'window', done, total });
         return cancelled.has(id);
       };
-      // TEMP (helper F): until the Python side of issue 20 lands, its segment() takes 2 arguments.
-      const proxy = await browser.segment(bytes, JSON.stringify(options), ...(browser.resolution_plan ? [onWindow] : []));
+      const proxy = await browser.segment(bytes, JSON.stringify(options), onWindow);
       const result = proxy.toJs({ dict_converter: Object.fromEntries });
       proxy.destroy();
       // An unreadable file (or a bad option): Python keeps the previous result.
@@ -109,6 +108,7 @@ export function createPhotoJobs({ queue, cancelled, busy, progress }) {
       const proxy = browser.resolution_plan(Number(width), Number(height), mode);
       value[mode] = proxy.toJs({ dict_converter: Object.fromEntries });
       proxy.destroy();
+      if (value[mode].error) throw new RequestError(value[mode].error, 'input');
     }
     return { value };
   }
