@@ -15,7 +15,15 @@ import torch
 from PIL import Image
 
 from conftest import ROOT, SHARED, ade_labels, native_segmenter, segformer_checkpoint
-from sceneseg.resolution import MODES, ResolutionError, model_size, plan, stride, window_starts
+from sceneseg.resolution import (
+    MODES,
+    ResolutionError,
+    model_size,
+    plan,
+    scaled_size,
+    stride,
+    window_starts,
+)
 
 ADE_VAL = SHARED / "photos" / "ade20k-val"
 MEAN = np.array([0.485, 0.456, 0.406])
@@ -83,6 +91,10 @@ def test_odd_sizes():
             assert covered.all() and min(p.input) >= 32, (w, h, mode)
             if mode == "detail":
                 assert all(v % 32 == 0 for win in p.windows for v in vars(win).values())
+    # The video's input for a short side shares detail's rule.
+    assert scaled_size(1920, 1080, 256) == (448, 256) and scaled_size(1080, 1920, 256) == (256, 448)
+    assert scaled_size(4032, 3024, 1024) == plan(4032, 3024, "detail", 512).input
+    assert scaled_size(8000, 100, 64) == (256, 32)  # at most 4:1, at least 32
     assert model_size(512, 512) == 512 and model_size(640, 640) == 640
     assert model_size(512, 683) == 512 and model_size(520, 520) == 512
     with pytest.raises(ResolutionError, match="square, keep, detail"):
