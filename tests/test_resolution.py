@@ -202,6 +202,7 @@ def _agreement(name, mode, ours, reference):
 KEEP_PHOTOS = {"portrait": (300, 400), "landscape": (640, 480), "panorama 3:1": (900, 300)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(KEEP_PHOTOS))
 def test_keep_matches_hugging_face(random_b0, name):
     directory, model = random_b0
@@ -264,6 +265,7 @@ DETAIL_PHOTOS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(DETAIL_PHOTOS))
 def test_detail_matches_the_documented_algorithm_in_pytorch(random_b0, name):
     directory, model = random_b0
@@ -284,6 +286,7 @@ def test_detail_matches_the_documented_algorithm_in_pytorch(random_b0, name):
 # ---- the three modes on odd photos, square unchanged, progress and cancel ------------------
 
 
+@pytest.mark.slow
 def test_an_s_by_s_photo_gives_the_same_labels_in_every_mode(random_b0):
     segmenter = _segmenter(random_b0[0])
     data = _photo(512, 512)
@@ -295,6 +298,7 @@ def test_an_s_by_s_photo_gives_the_same_labels_in_every_mode(random_b0):
         np.testing.assert_array_equal(result.confidence, square.confidence)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(1, 900), (900, 1), (200, 150), (31, 17)])
 def test_strips_and_small_photos_work_in_every_mode(size):
     segmenter = native_segmenter("q8")
@@ -330,6 +334,7 @@ def test_square_is_the_default_and_unchanged():
     assert list(default.timings_ms) == ["decode", "preprocess", "model", "postprocess"]
 
 
+@pytest.mark.slow
 def test_cancel_stops_after_the_window_that_asked():
     from sceneseg.pipeline import Cancelled
 
@@ -395,6 +400,7 @@ def _cli(tmp_path, *args):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_resolution_for_a_photo_and_a_folder(tmp_path):
     from sceneseg.outputs import summary_problems
 
@@ -426,6 +432,7 @@ def test_cli_resolution_for_a_photo_and_a_folder(tmp_path):
     assert run.returncode == 2 and "invalid choice" in run.stderr
 
 
+@pytest.mark.slow
 def test_eval_reports_each_mode_and_keeps_them_apart(tmp_path):
     """On ../shared's three annotated ADE20K photos, with the STAND-IN weights: the figures
     say nothing about the real model's accuracy; the test checks the bookkeeping."""
@@ -482,6 +489,7 @@ def page(monkeypatch):
     return browser
 
 
+@pytest.mark.slow
 def test_browser_contract_resolution_progress_cancel_and_plan(page):
     import asyncio
 
@@ -527,6 +535,7 @@ def test_browser_contract_resolution_progress_cancel_and_plan(page):
     assert "error" in page.resolution_plan(4032, 3024, "huge")
 
 
+@pytest.mark.slow
 def test_the_pages_batch_zip_takes_a_resolution(page):
     import asyncio
     import zipfile
