@@ -239,7 +239,7 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
     assert done == list(range(1, 13)), done  # one message per window, in order
     # The cost near the setting: windows x the last square/keep model time.
     cost = page.inner_text("#resolution-cost")
-    assert "12 windows" in cost and "≈ 12 ×" in cost, cost
+    assert cost == "4032×3024 → 1376×1024, 12 windows", cost
     assert "≈ 12 ×" in page.inner_text("#resolution option[value=detail]")
 
     # Again, and a newer photo while window 2 or later runs: the old run stops within one window.

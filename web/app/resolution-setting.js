@@ -77,12 +77,9 @@ export function mountResolutionSetting({ select, cost, segmenter, onChange }) {
       else option.textContent = `${name} (≈ ${plan.windows} × ${seconds(windowMs)})`;
     }
     const plan = plans?.[select.value];
-    const photo = size === BEFORE_ANY ? 'a 12 MP photo' : `${size[0]}×${size[1]}`;
-    cost.textContent = !plan
-      ? ''
-      : `${photo}: ${plan.input[0]}×${plan.input[1]}` +
-        (plan.windows > 1 ? ` in ${plan.windows} windows` : '') +
-        (windowMs === null ? '' : ` ≈ ${plan.windows} × ${seconds(windowMs)}`);
+    const photo = size === BEFORE_ANY ? '12 MP photo' : `${size[0]}×${size[1]}`;
+    // The chosen mode's input (each mode's cost is in its option's text).
+    cost.textContent = !plan ? '\u00a0' : `${photo} → ${plan.input[0]}×${plan.input[1]}` + (plan.windows > 1 ? `, ${plan.windows} windows` : '');
     cost.dataset.plans = plans ? JSON.stringify(plans) : '';
     cost.dataset.windowMs = windowMs === null ? '' : String(Math.round(windowMs));
   }
