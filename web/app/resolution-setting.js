@@ -97,7 +97,8 @@ export function mountResolutionSetting({ select, cost, segmenter, onChange }) {
         if (resolution.mode !== 'detail') windowMs = timings.model;
         else if (windowMs === null) windowMs = timings.model / resolution.windows;
       }
-      if (size[0] !== result.width || size[1] !== result.height) {
+      const same = size !== BEFORE_ANY && size[0] === result.width && size[1] === result.height;
+      if (!same) {
         size = [result.width, result.height];
         plans = null;
         askPlan();
