@@ -117,8 +117,9 @@ def test_no_file_is_made_before_a_click(wired):
     page.wait_for_selector("body[data-confidence=ready]", timeout=60_000)
     page.wait_for_timeout(1000)
     assert sent(page, type="export") == []
-    # (cache: the app's status line lists the stored model files.)
-    assert {m["type"] for m in sent(page)} - {"cache"} == {"init", "segment", "confidence"}
+    # (cache: the app's status line lists the stored model files; plan: the resolution
+    # setting's cost per mode, sizes only, no file.)
+    assert {m["type"] for m in sent(page)} - {"cache", "plan"} == {"init", "segment", "confidence"}
     # No label PNG comes unasked either: every message in is an event or a final message.
     names = protocol_names()
     got = {m["type"] for m in page.evaluate("window.__wire") if m["way"] == "in"}
