@@ -491,15 +491,14 @@ def page(monkeypatch):
 
 @pytest.mark.slow
 def test_browser_contract_resolution_progress_cancel_and_plan(page):
-    import asyncio
 
-    from test_summary_schema import FakeUint8Array
+    from test_summary_schema import FakeUint8Array, run_async
 
     data = _photo(741, 500)
     native = native_segmenter("q8")
 
     def segment(options, on_window=None):
-        return asyncio.run(page.segment(FakeUint8Array(data), json.dumps(options), on_window))
+        return run_async(page.segment(FakeUint8Array(data), json.dumps(options), on_window))
 
     calls = []
     out = segment({"resolution": "detail"}, lambda done, total: calls.append((done, total)))
@@ -537,21 +536,20 @@ def test_browser_contract_resolution_progress_cancel_and_plan(page):
 
 @pytest.mark.slow
 def test_the_pages_batch_zip_takes_a_resolution(page):
-    import asyncio
     import zipfile
 
-    from test_summary_schema import FakeUint8Array
+    from test_summary_schema import FakeUint8Array, run_async
 
     from sceneseg import batch_zip
 
     data = _photo(741, 500)
     batch_zip.start()
-    out = asyncio.run(batch_zip.add(FakeUint8Array(data), "a.png", "detail"))
+    out = run_async(batch_zip.add(FakeUint8Array(data), "a.png", "detail"))
     assert out["resolution"] == {"mode": "detail", "input": [768, 512], "windows": 2}
-    assert asyncio.run(batch_zip.add(FakeUint8Array(data), "b.png"))["resolution"]["mode"] == (
+    assert run_async(batch_zip.add(FakeUint8Array(data), "b.png"))["resolution"]["mode"] == (
         "square"
     )
-    assert "error" in asyncio.run(batch_zip.add(FakeUint8Array(data), "c.png", "wide"))
+    assert "error" in run_async(batch_zip.add(FakeUint8Array(data), "c.png", "wide"))
     with zipfile.ZipFile(io.BytesIO(batch_zip.finish())) as archive:
         summary = json.loads(archive.read("json/a.json"))
         labels = np.asarray(Image.open(io.BytesIO(archive.read("labels/a.png"))))

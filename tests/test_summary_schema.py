@@ -8,6 +8,7 @@ onnxruntime runs the model in place of onnxruntime-web. The CLI's path is the co
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import csv
 import io
 import json
@@ -24,6 +25,14 @@ from sceneseg.pipeline import Segmenter
 from sceneseg.tools.manifest import Manifest
 
 PHOTO = next(p for p in PHOTOS if p.stem == "ADE_val_00000001")
+
+
+def run_async(coroutine):
+    """Run a coroutine to its end from a test. In a thread of its own: once the session's
+    Playwright (sync API) has started, this thread counts as running an event loop, and
+    asyncio.run() refuses to start another in it."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class FakeUint8Array:
@@ -78,7 +87,7 @@ def cli(tmp_path, *args):
 
 
 def page_summary(page, options: dict) -> dict:
-    result = asyncio.run(page.segment(FakeUint8Array(PHOTO.read_bytes()), "{}"))
+    result = run_async(page.segment(FakeUint8Array(PHOTO.read_bytes()), "{}"))
     assert "error" not in result
     out = page.export_file("summary-json", json.dumps(options))
     assert out["mime"] == "application/json"

@@ -16,13 +16,11 @@ import { acceptFrame, segmentFrame, sharesFile } from './video-frames.js';
 
 let ready = null; // Promise<{py, browser, runner, ...}>: settles once a photo can be taken
 let queue = Promise.resolve(); // jobs run one at a time, in order
-let waiting = 0; // jobs queued and not finished (photos, exports, frames, batch calls)
 
-/** Add a job to the queue, counted in `waiting` until it ends; returns the job's promise (the
- * queue itself never rejects, so a failed job never stops the ones after it). */
+/** Add a job to the queue; returns the job's promise (the queue itself never rejects, so a
+ * failed job never stops the ones after it). */
 function enqueue(job) {
-  waiting++;
-  const run = queue.then(job).finally(() => waiting--);
+  const run = queue.then(job);
   queue = run.catch(() => {});
   return run;
 }
@@ -83,6 +81,10 @@ self.onmessage = (event) => {
   }
 };
 
+// Requests whose job runs the model (and so warms it, as the warm-up run would).
+const RUNS_MODEL = new Set(['segment', 'frame', 'batch-add']);
+let modelJobs = 0; // of those, how many are waiting or running
+
 function run(message) {
   const { type, id } = message;
   const { job, queued = true, prefix = '' } = JOBS[type];
@@ -94,8 +96,10 @@ function run(message) {
     return job(message, queued ? await engine() : null, received);
   };
   if (queued) lastJob = received; // the snapshot's storing waits for every job
+  if (RUNS_MODEL.has(type)) modelJobs++;
   // {later}: not a promise itself, so the queue moves on when the job returns it.
   (queued ? enqueue(work) : work())
+    .finally(() => RUNS_MODEL.has(type) && modelJobs--)
     .then((out) => out?.later ?? out)
     .then(
       // null: answered already (a frame replaced by a newer one, on arrival)
@@ -117,8 +121,9 @@ function init(message) {
   // waits for it, and a visitor who leaves soon after still gets a fast next visit.
   ready.then(
     (started) => {
-      // The warm-up run (engine-start.js) only if no job waits: a waiting photo warms it.
-      if (waiting === 0) queue = queue.then(started.warmUp).catch(() => {});
+      // The warm-up run (engine-start.js) unless a job that runs the model waits: a waiting
+      // photo warms it. Other jobs (the page's resolution 'plan', a cache listing) do not.
+      if (modelJobs === 0) queue = queue.then(started.warmUp).catch(() => {});
       else started.skipWarmUp();
       lastJob = Math.max(lastJob, performance.now()); // idle counts from ready
       return whenIdle(saveSnapshotWhenIdle);
