@@ -81,7 +81,7 @@ def test_what_the_page_never_imports_is_not_shipped(built_site):
     # Kept: what every photo needs.
     for needed in (
         "numpy/_core/_multiarray_umath.cpython-312-wasm32-emscripten.so",
-        "numpy/linalg/_umath_linalg.cpython-312-wasm32-emscripten.so",  # import numpy needs it
+        "numpy/linalg/_umath_linalg.py",  # import numpy imports it: a stub (trim_bundle.STUBS)
         "PIL/_imaging.cpython-312-wasm32-emscripten.so",
         "PIL/_webp.cpython-312-wasm32-emscripten.so",
         "PIL/JpegImagePlugin.pyc",
@@ -98,6 +98,11 @@ def test_what_the_page_never_imports_is_not_shipped(built_site):
         "sceneseg/tools/eval.pyc",
         "sceneseg/tools/native.pyc",
         "numpy/random/_generator.cpython-312-wasm32-emscripten.so",
+        # Shared libraries Pyodide would load at every start: LAPACK (never called; stubbed),
+        # lapack_lite and numpy's test modules (never imported).
+        "numpy/linalg/_umath_linalg.cpython-312-wasm32-emscripten.so",
+        "numpy/linalg/lapack_lite.cpython-312-wasm32-emscripten.so",
+        "numpy/_core/_rational_tests.cpython-312-wasm32-emscripten.so",
         "numpy/fft/_pocketfft_umath.cpython-312-wasm32-emscripten.so",
         "numpy/f2py/__init__.pyc",
         "PIL/_imagingft.cpython-312-wasm32-emscripten.so",
@@ -112,3 +117,34 @@ def test_what_the_page_never_imports_is_not_shipped(built_site):
         "sceneseg", "sceneseg.browser", "sceneseg.outputs", "sceneseg.pipeline",
         "sceneseg.video", "sceneseg.batch_zip", "sceneseg.backends.web",
     }  # fmt: skip
+
+
+def test_shipped_numpy_has_no_lapack_and_no_docstrings(built_site):
+    # The shipped numpy and Pillow (pyodide_files.py, trim_bundle.py): `import numpy` works,
+    # numpy.linalg's LAPACK module is a stub that says what is missing when called, what the
+    # pipeline uses of numpy.linalg (norm: palette.py) still works, and the bytecode carries no
+    # docstrings (optimize=2), which were most of numpy's download.
+    code = """
+import json
+import numpy as np
+import PIL.Image
+try:
+    np.linalg.inv(np.eye(2))
+    error = None
+except AttributeError as e:
+    error = str(e)
+print(json.dumps({
+    "error": error,
+    "norm": float(np.linalg.norm(np.array([[3.0, 4.0]]), axis=1)[0]),
+    "docs": [np._core.fromnumeric.__doc__, np.clip.__doc__, PIL.Image.open.__doc__],
+}))
+"""
+    run = subprocess.run(
+        ["node", str(ROOT / "tests" / "pyodide_run.mjs"), str(built_site / "vendor" / "pyodide")],
+        input=code, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout)
+    assert "not part of SceneSeg's browser build" in out["error"]
+    assert out["norm"] == 5.0
+    assert out["docs"] == [None, None, None]

@@ -156,9 +156,14 @@ print(json.dumps(out))
     assert len(result["wheels"]) == 3
     for name, wheel in result["wheels"].items():
         assert wheel["modules"] > 10, name
-        assert wheel == {"modules": wheel["modules"], "bad": [], "py_left": [], "unrecorded": []}, (
-            name
-        )
+        # The one source left: numpy.linalg's LAPACK stub, written by the trim (trim_bundle.STUBS).
+        stubs = ["numpy/linalg/_umath_linalg.py"] if name.startswith("numpy-") else []
+        assert wheel == {
+            "modules": wheel["modules"],
+            "bad": [],
+            "py_left": stubs,
+            "unrecorded": [],
+        }, name
     assert result["version"][:2] == [3, 12]
 
 

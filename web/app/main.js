@@ -2,11 +2,12 @@
 // examples) and the photo's run through the engine. The result on screen is photo-view.js, its
 // downloads photo-downloads.js; video and batch modes are video/ and batch/. UI thread only: the
 // segmentation runs in the engine's worker, per-pixel display work in paint-worker.js.
-import { createSegmenter, InputError } from '../lib/sceneseg.js';
+import { InputError } from '../lib/sceneseg.js';
 import { showAppStatus } from './app-status.js';
-import { backendPreference, mountBackendSetting } from './backend-setting.js';
+import { mountBackendSetting } from './backend-setting.js';
 import { setupBatch, startBatch } from './batch/batch.js';
 import { elementsById } from './elements.js';
+import { buildInfoText, onEngineProgress, segmenter } from './engine-boot.js';
 import { createPainter } from '../lib/painter.js';
 import { mountModelSetting } from './model-setting.js';
 import { setupModes } from './mode-switch.js';
@@ -28,23 +29,12 @@ export const hooks = { startBatch };
 // ---- engine ---------------------------------------------------------------------------------
 
 let lastStage = '';
-// build-info.json, read once per page, while the worker starts: its text goes to the worker in
-// 'init' (it keys Python's start-up snapshot), the parsed object to the model picker and the
-// model file's line.
-const buildInfoText = fetch('build-info.json').then((r) => (r.ok ? r.text() : Promise.reject(new Error(`build-info.json: HTTP ${r.status}`))));
+// The engine was started by engine-boot.js (loaded early from index.html's <head>).
 const buildInfo = buildInfoText.then(JSON.parse);
 buildInfo.catch(() => {}); // the worker then fetches it and says what failed
-// Backend and model file: automatic, or as the URL / the setting say (backend-setting.js).
 const showChoice = mountBackendSetting(ui.details, ui.detailsList);
-const params = new URLSearchParams(location.search);
-const segmenter = createSegmenter({
-  ...backendPreference(),
-  model: params.get('model') || undefined, // a model id of this build (README: variants)
-  snapshot: params.get('snapshot') !== '0', // ?snapshot=0: Python starts afresh
-  buildInfo: buildInfoText,
-  // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
-  onProgress: (p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)),
-});
+// stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
+onEngineProgress((p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)));
 // The warm-up run after ready (none when a photo was already waiting): diagnostics only.
 segmenter.warmed.then(({ ms }) => (ui.engine.dataset.warmupMs = String(Math.round(ms))));
 let engineReady = false;

@@ -65,8 +65,8 @@ export const REQUESTS = {
 /** Notices, page -> worker: no reply. */
 export const NOTICES = {
   init: {
-    fields: '{model?, precision?, backend?, webgpuFail?, controlled?, snapshot?, buildInfo?}',
-    note: "starts the engine (once); buildInfo: build-info.json's text, read once by the page (else the worker fetches it); answered by the events 'ready' or 'failed'",
+    fields: '{model?, precision?, backend?, webgpuFail?, controlled?, snapshot?, buildInfo?, pageOrigin?}',
+    note: "starts the engine (once); buildInfo: build-info.json's text, read once by the page (else the worker fetches it); pageOrigin: the page's performance.timeOrigin (start-up figures on the page's clock); answered by the events 'ready' or 'failed'",
   },
   cancel: {
     fields: '{id}',

@@ -130,7 +130,7 @@ export function createSegmenter(config = {}) {
   // backend: 'webgpu' | 'wasm' | undefined (automatic); webgpuFail: tests of the fallback only.
   // snapshot: false starts Python afresh instead of from its stored snapshot.
   const { model, precision, backend, webgpuFail, snapshot, buildInfo } = config;
-  const init = { type: 'init', model, precision, backend, webgpuFail, controlled, snapshot };
+  const init = { type: 'init', model, precision, backend, webgpuFail, controlled, snapshot, pageOrigin: performance.timeOrigin };
   // build-info.json's text (it keys Python's snapshot, so the text, not a parsed copy). A
   // promise of it does not hold up the worker's start: the worker loads its modules meanwhile,
   // and messages posted before 'init' wait behind it. If it fails, the worker fetches the file.

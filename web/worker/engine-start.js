@@ -13,11 +13,12 @@ const SITE = new URL('../', import.meta.url);
 
 /**
  * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?,
- *     buildInfo?}; buildInfo: build-info.json's text, when the page has read it (else fetched here)
+ *     buildInfo?, pageOrigin?}; buildInfo: build-info.json's text, when the page has read it (else
+ *     fetched here); pageOrigin: the page's performance.timeOrigin
  * @param {(message: object, transfer?: Transferable[]) => void} post  to the page
  * @returns {Promise<{py, browser, runner, warmUp: () => Promise<void>, skipWarmUp: () => void}>}
  */
-export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot, buildInfo: text }, post) {
+export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot, buildInfo: text, pageOrigin }, post) {
   const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
@@ -100,7 +101,8 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     cache = { ...onnx.cache, source: onnx.source };
     if (onnx.cache.note) progress('cache', onnx.cache.note);
     progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
-    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter } };
+    const onStage = (name, ms) => (startup[name] = ms);
+    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage } };
   };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
@@ -141,6 +143,10 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   };
   const skipWarmUp = () => runner.armTestFailure?.();
   stage('total', t0);
+  // When this start began, on the page's clock (ms since its navigation): the time before it
+  // is the page's and the worker's own loading.
+  startup.began_at = performance.timeOrigin + t0 - (pageOrigin ?? performance.timeOrigin);
+  startup.worker_created_at = performance.timeOrigin - (pageOrigin ?? performance.timeOrigin);
 
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },

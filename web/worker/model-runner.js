@@ -31,13 +31,17 @@ const GPU_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'];
  * @param {Uint8Array} modelBytes  verified ONNX file
  * @param {{backend: 'wasm'|'webgpu', precision: string}} choice
  * @param {{module: string, wasmBinary?: Uint8Array, adapter?: GPUAdapter,
- *          outputLocation?: 'cpu'|'gpu-buffer', testFail?: string}} runtime
+ *          outputLocation?: 'cpu'|'gpu-buffer', testFail?: string,
+ *          onStage?: (name: string, ms: number) => void}} runtime
  *     module: URL of the bundle; wasmBinary: its verified WASM binary (without it, the bundle
  *     fetches its binary by URL from vendor/onnxruntime-web/); adapter: for WebGPU;
- *     testFail: 'session' makes session creation fail (tests of the fallback only)
+ *     testFail: 'session' makes session creation fail (tests of the fallback only);
+ *     onStage: told how long importing the bundle and creating the session took
  */
 export async function createModelRunner(modelBytes, choice, runtime) {
+  const importing = performance.now();
   const ort = await import(runtime.module);
+  runtime.onStage?.('runtime_import', performance.now() - importing);
   ort.env.wasm.wasmPaths = ORT_DIR;
   if (runtime.wasmBinary) ort.env.wasm.wasmBinary = runtime.wasmBinary;
   // Threads need a cross-origin isolated page (COOP + COEP); otherwise one thread, no warning.
@@ -45,14 +49,17 @@ export async function createModelRunner(modelBytes, choice, runtime) {
   ort.env.wasm.proxy = false; // we already are a worker
   return choice.backend === 'webgpu'
     ? webgpuRunner(ort, modelBytes, choice, runtime)
-    : wasmRunner(ort, modelBytes, choice);
+    : wasmRunner(ort, modelBytes, choice, runtime);
 }
 
-async function wasmRunner(ort, modelBytes, { precision }) {
+async function wasmRunner(ort, modelBytes, { precision }, { onStage }) {
+  const creating = performance.now();
   const session = await ort.InferenceSession.create(modelBytes, {
     executionProviders: ['wasm'],
     graphOptimizationLevel: 'all',
   });
+  // The first session of a worker includes starting onnxruntime's WASM and its threads.
+  onStage?.('session_create', performance.now() - creating);
   const threads = ort.env.wasm.numThreads;
   const timings = {};
   return {

@@ -69,9 +69,11 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
       if (stored) {
         onStep('Restoring Python');
         const restoring = performance.now();
-        const pyodide = await restore(stored);
+        const detail = {}; // the restore's own steps (python-snapshot.js, restore below)
+        const pyodide = await restore(stored, detail);
         const ms = performance.now() - start;
-        Object.assign(pythonStart, { mode: 'snapshot', ms, steps: { ...stored.timings, restore: performance.now() - restoring } });
+        const steps = { ...stored.timings, restore: performance.now() - restoring };
+        Object.assign(pythonStart, { mode: 'snapshot', ms, steps, restoreSteps: detail });
         return pyodide;
       }
     } catch (error) {
@@ -105,8 +107,9 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
   return pyodide;
 }
 
-async function restore(stored) {
-  const pyodide = await snapshots.loadFromSnapshot(loadPyodide, OPTIONS, stored);
+async function restore(stored, steps) {
+  const pyodide = await snapshots.loadFromSnapshot(loadPyodide, OPTIONS, stored, steps);
+  const checking = performance.now();
   const check = pyodide.runPython(SELF_CHECK);
   if (check !== stored.meta.check) throw new Error('the restored Python computes differently');
   // Every restore starts from the same random state: draw new seeds (Python's random and,
@@ -117,7 +120,10 @@ async function restore(stored) {
   reseed(crypto.getRandomValues(new Uint32Array(16)));
   reseed.destroy();
   pyodide.runPython('del _sceneseg_self_check, _sceneseg_reseed');
+  steps.check = performance.now() - checking;
+  const importing = performance.now();
   pyodide.runPython(IMPORTS);
+  steps.imports = performance.now() - importing;
   return pyodide;
 }
 

@@ -224,9 +224,11 @@ export async function deleteSnapshot() {
  * loadPyodide from a snapshot read by readSnapshot, with numpy's and Pillow's libraries
  * re-linked before Python runs a single line. Throws if anything does not match.
  */
-export async function loadFromSnapshot(loadPyodide, options, snapshot) {
+export async function loadFromSnapshot(loadPyodide, options, snapshot, steps = {}) {
   const { meta, heap, files } = snapshot;
   const fileMap = new Map(files);
+  const start = performance.now();
+  const since = (name, t) => (steps[name] = performance.now() - t);
   // Compile the libraries (in the background threads) while Pyodide starts.
   const compiled = Promise.all(
     meta.libs.map((lib) => {
@@ -241,18 +243,25 @@ export async function loadFromSnapshot(loadPyodide, options, snapshot) {
   if (typeof globalThis._createPyodideModule !== 'function') await import(`${options.indexURL}pyodide.asm.js`);
   const create = globalThis._createPyodideModule;
   let relinkError = null;
+  let heapCopied = null;
   globalThis._createPyodideModule = async (settings) => {
     const modules = await compiled;
+    since('libs_compiled', start); // from the start of the restore
+    const creating = performance.now();
     const M = await create(settings);
+    since('core', creating); // Pyodide's own WASM module instantiated
     const restore = settings.API.restoreSnapshot;
     settings.API.restoreSnapshot = (bytes) => {
       const config = restore(bytes);
       try {
+        const relinking = performance.now();
         relink(M, meta, fileMap, modules);
+        since('relink', relinking);
         // Undo what instantiation wrote (data segments, relocations, constructors): the heap
         // is exactly as snapshotted. Pyodide's format: [header of bytes[1] bytes][heap].
         const headerLength = new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1];
         M.HEAPU8.set(bytes.subarray(headerLength));
+        heapCopied = performance.now();
       } catch (error) {
         relinkError = error;
         throw error;
@@ -268,6 +277,7 @@ export async function loadFromSnapshot(loadPyodide, options, snapshot) {
     globalThis._createPyodideModule = create;
   }
   if (relinkError) throw relinkError;
+  since('bootstrap', heapCopied); // Pyodide's finalizeBootstrap
   Object.assign(pyodide.loadedPackages, meta.loadedPackages);
   return pyodide;
 }

@@ -7,8 +7,17 @@ package; a few modules the flows may not reach (ALWAYS). Dropped: modules never 
 files that only serve compilers and type checkers (.pyi, .pxd, headers, static libraries).
 numpy is trimmed by subpackage (numpy.random, numpy.fft, ...: a subpackage none of whose
 modules was imported goes whole), so a lazily imported module of a kept subpackage stays.
+
+Extension modules (.so) are the exception: Pyodide loads (downloads, compiles, instantiates)
+every shared library of a package when the package loads, imported or not, on every start. So
+one that was never imported goes even from a kept subpackage (numpy's test modules,
+numpy.linalg.lapack_lite), and numpy.linalg's LAPACK module, imported by `import numpy` but
+never called by the page, is replaced by a stub (STUBS) that says so if it ever is: 1.9 MB of
+WebAssembly less to fetch, compile and instantiate at every start.
 """
 
+import base64
+import hashlib
 import json
 import zipfile
 from pathlib import Path
@@ -25,6 +34,23 @@ ALWAYS = {
 }  # fmt: skip
 BUILD_ONLY = (".pyi", ".pxd", ".h", ".hpp", ".a", ".c", ".pc", "py.typed")
 BY_SUBPACKAGE = {"numpy"}
+# Extension modules imported at package import but never called by the page: a pure-Python
+# stand-in of the same module name, whose every attribute raises a clear error.
+STUBS = {
+    "numpy/linalg/_umath_linalg.cpython-312-wasm32-emscripten.so": (
+        "numpy/linalg/_umath_linalg.py",
+        '''"""numpy.linalg's LAPACK routines are not shipped in SceneSeg's browser build
+(sitebuild/pyodide_trim/trim_bundle.py): its pipeline never calls them."""
+
+
+def __getattr__(name):
+    raise AttributeError(
+        f"numpy.linalg._umath_linalg.{name}: numpy.linalg's LAPACK routines are not part of "
+        "SceneSeg's browser build (its pipeline does not use them)"
+    )
+''',
+    ),
+}
 
 
 def module_of(path):
@@ -45,9 +71,11 @@ def imported(name, modules):
 
 def wanted(path, modules):
     """Whether a wheel's file ships."""
-    if path.endswith(BUILD_ONLY) or "/include/" in path:
+    if path.endswith(BUILD_ONLY) or "/include/" in path or path in STUBS:
         return False
     parts = path.split("/")
+    if path.endswith(".so") and module_of(path) not in modules:  # loaded at start, imported or not
+        return False
     if parts[0].endswith((".dist-info", ".data")):
         return True
     if parts[0] in BY_SUBPACKAGE and len(parts) > 2:  # numpy/<sub>/...: with its subpackage
@@ -62,10 +90,16 @@ def rewrite(path, keep, record=None):
     with zipfile.ZipFile(path) as archive:
         members = [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
     kept = [(name, data) for name, data in members if keep(name)]
+    stubs = [(STUBS[name][0], STUBS[name][1].encode()) for name, _ in members if name in STUBS]
+    kept += stubs
     if record is not None:  # a wheel: its RECORD lists exactly what it holds
         names = {name for name, _ in kept}
+        added = [record_row(name, data) for name, data in stubs]
         kept = [
-            (name, record_without(data, names) if name.endswith(".dist-info/RECORD") else data)
+            (
+                name,
+                record_without(data, names, added) if name.endswith(".dist-info/RECORD") else data,
+            )
             for name, data in kept
         ]
     with zipfile.ZipFile(path, "w") as archive:
@@ -77,9 +111,14 @@ def rewrite(path, keep, record=None):
             "dropped": sorted(n for n, _ in members if not keep(n))}  # fmt: skip
 
 
-def record_without(data, names):
-    rows = data.decode().splitlines()
-    return ("\n".join(r for r in rows if r.split(",")[0] in names) + "\n").encode()
+def record_row(name, data):
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def record_without(data, names, added=()):
+    rows = [r for r in data.decode().splitlines() if r.split(",")[0] in names] + list(added)
+    return ("\n".join(rows) + "\n").encode()
 
 
 def trim(flows_json):
