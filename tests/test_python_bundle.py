@@ -5,9 +5,11 @@ on that trimmed bundle; these tests check the bundle itself."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
+import tokenize
 import zipfile
 
 import pytest
@@ -148,3 +150,30 @@ print(json.dumps({
     assert "not part of SceneSeg's browser build" in out["error"]
     assert out["norm"] == 5.0
     assert out["docs"] == [None, None, None]
+
+
+def comments(source):
+    """Comment tokens in a source (0 if this CPython cannot tokenize it: newer syntax)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (SyntaxError, tokenize.TokenError):
+        return 0
+    return sum(t.type == tokenize.COMMENT for t in tokens)
+
+
+def test_the_standard_library_ships_without_docstrings_and_comments(built_site):
+    # strip_docs.py: every kept source of the standard library lost its docstrings and
+    # comments, and kept every line where it was (tracebacks still point at the right line).
+    official = zipfile.ZipFile(ROOT / "node_modules" / "pyodide" / "python_stdlib.zip")
+    shipped = zipfile.ZipFile(built_site / "vendor" / "pyodide" / "python_stdlib.zip")
+    sources = [n for n in shipped.namelist() if n.endswith(".py")]
+    assert len(sources) > 100
+    for name in sources:
+        before, after = official.read(name).decode(), shipped.read(name).decode()
+        assert after.count("\n") == before.count("\n"), name
+        assert len(after) < len(before) or '"""' not in before, name
+        assert comments(after) <= 2, name  # an encoding declaration may stay
+    module = shipped.read("encodings/__init__.py").decode()
+    assert module.startswith('""\n') and "Standard Python encoding modules" not in module
+    before = sum(len(official.read(n)) for n in sources)
+    assert sum(len(shipped.read(n)) for n in sources) < 0.75 * before

@@ -2,7 +2,8 @@
 // 1. browser_flows.py drives every flow of the page's worker (a fake model runner stands in for
 //    onnxruntime-web: logits of the right shape, so every stage after the model runs) and lists
 //    the modules they imported;
-// 2. trim_bundle.py rewrites the standard library zip and the wheels without what was not.
+// 2. trim_bundle.py rewrites the standard library zip and the wheels without what was not (and
+//    the standard library's sources without docstrings and comments: strip_docs.py).
 //   node run.mjs CORE_DIR BUNDLE_DIR MODEL_DIR   (prints trim_bundle's JSON report)
 // CORE_DIR is the pyodide npm package (its pyodide.mjs/.asm.js run here); BUNDLE_DIR the site's
 // Python (lock, stdlib zip, wheels), read and rewritten. The core is not loaded from the site's
@@ -47,6 +48,7 @@ try {
   const script = (name) => readFileSync(new URL(name, here), 'utf-8');
   py.runPython(script('browser_flows.py'));
   const modules = await py.globals.get('run_flows')();
+  py.runPython(script('strip_docs.py')); // strip_docs(), used by trim_bundle.py
   py.runPython(script('trim_bundle.py'));
   process.stdout.write(py.globals.get('trim')(modules));
 } catch (error) {

@@ -86,10 +86,18 @@ def wanted(path, modules):
     return module in modules
 
 
-def rewrite(path, keep, record=None):
+def strip_source(name, data):
+    """A kept standard library file as shipped: a .py without docstrings and comments."""
+    # strip_docs: defined by strip_docs.py, run before this file in the same namespace (run.mjs).
+    return strip_docs(data.decode()).encode() if name.endswith(".py") else data  # noqa: F821
+
+
+def rewrite(path, keep, record=None, transform=None):
     with zipfile.ZipFile(path) as archive:
         members = [(i.filename, archive.read(i)) for i in archive.infolist() if not i.is_dir()]
     kept = [(name, data) for name, data in members if keep(name)]
+    if transform is not None:
+        kept = [(name, transform(name, data)) for name, data in kept]
     stubs = [(STUBS[name][0], STUBS[name][1].encode()) for name, _ in members if name in STUBS]
     kept += stubs
     if record is not None:  # a wheel: its RECORD lists exactly what it holds
@@ -124,7 +132,9 @@ def record_without(data, names, added=()):
 def trim(flows_json):
     flows = json.loads(flows_json)
     modules = {name for name, _ in flows["modules"]} | ALWAYS
-    report = {"stdlib": rewrite(STDLIB, lambda p: module_of(p) is None or module_of(p) in modules)}
+    # The standard library's sources also lose their docstrings and comments (strip_docs.py).
+    stdlib_kept = lambda p: module_of(p) is None or module_of(p) in modules  # noqa: E731
+    report = {"stdlib": rewrite(STDLIB, stdlib_kept, transform=strip_source)}
     lock = json.loads(Path("/bundle/pyodide-lock.json").read_text())
     for name, entry in sorted(lock["packages"].items()):
         report[name] = rewrite(f"/bundle/{entry['file_name']}", lambda p: wanted(p, modules), True)
