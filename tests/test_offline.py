@@ -132,9 +132,11 @@ def test_the_service_worker_lists_every_file_but_the_weights(built_site):
     } - {"sw.js"}
     weights = {p for p in on_disk if p.startswith(f"models/{STANDIN_ID}/onnx/")}
     assert weights, "the build ships model weights"
-    # Every app file is precached, but WebGPU's runtime, which is cached on first use.
+    # Every app file is precached, but WebGPU's runtime and the example photos, which are
+    # cached on first use.
     assert precache["lazy"], "a q8,fp32 build ships the WebGPU runtime"
-    assert all(p.startswith("vendor/onnxruntime-web/") for p in precache["lazy"])
+    assert all(p.startswith(("vendor/onnxruntime-web/", "examples/")) for p in precache["lazy"])
+    assert {"examples/astronaut.jpg", "examples/chelsea.jpg"} <= set(precache["lazy"])
     assert "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm" in precache["files"]
     assert set(precache["files"]) | set(precache["lazy"]) == on_disk - weights
     assert not set(precache["files"]) & set(precache["lazy"])
@@ -195,12 +197,25 @@ def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
         assert site.requested(MODEL_FILE) == []
         assert {p: s for p, s in site.downloaded().items() if s > 100_000} == {}
         assert "4.4 MB" in page.inner_text("#app-status")
+        # An example photo is cached when first tried (the service worker's lazy files).
+        page.click("#examples >> text=cat")
+        page.wait_for_selector("body[data-result='2']", timeout=120_000)
+        assert site.requested("examples/chelsea.jpg")
 
         # The network off: the server is gone; everything comes from the device.
         site.stop()
         page.reload()
         wait_ready(page)
         assert segment(page, tmp_path, 1).tolist() == first.tolist()
+        # The example tried before works offline; one never tried says it cannot load, and the
+        # page keeps working.
+        page.click("#examples >> text=cat")
+        page.wait_for_selector("body[data-result='2']", timeout=120_000)
+        assert page.inner_text("#image-info") == "chelsea.jpg · 451×300"
+        page.click("#examples >> text=coffee")
+        page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+        assert "Could not load the example" in page.inner_text("#error")
+        assert segment(page, tmp_path, 3).tolist() == first.tolist()
         assert errors == []
 
 

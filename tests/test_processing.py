@@ -87,6 +87,20 @@ def test_gif_and_webp_decode():
         assert decode(encode(image, fmt)).size == (10, 12)
 
 
+def test_only_the_six_formats_are_read():
+    # decode() reads JPEG (MPO too: a camera's multi-picture JPEG), PNG, WebP, GIF, BMP and
+    # TIFF; a format Pillow knows but the app does not claim is refused in the same words as an
+    # unknown one, never parsed (processing.FORMATS).
+    image = Image.fromarray(np.arange(12 * 10 * 3, dtype=np.uint8).reshape(12, 10, 3))
+    mpo = io.BytesIO()
+    image.save(mpo, "MPO", save_all=True, append_images=[image.rotate(180)])
+    assert mpo.getvalue()[:2] == b"\xff\xd8"
+    assert decode(mpo.getvalue()).size == (10, 12)
+    for fmt in ("TGA", "PCX", "ICO", "PPM"):
+        with pytest.raises(ImageError, match="not an image format that can be read here"):
+            decode(encode(image, fmt))
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [

@@ -15,7 +15,22 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+# The readers of the formats the app reads (*ImagePlugin), imported to register them, so that
+# Image.open needs no other: MpoImagePlugin for the multi-picture JPEGs some cameras save (JPEG's
+# reader hands them on).
+from PIL import (  # noqa: F401
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    MpoImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from .model import PreprocessConfig
 
@@ -23,6 +38,10 @@ from .model import PreprocessConfig
 # map alone is one byte a pixel and the browser also holds the decoded photo, so larger
 # images would exhaust a tab's memory.
 MAX_PIXELS = 50_000_000
+# The formats the app reads, and the only ones Image.open tries: Pillow's ~40 other readers
+# (PSD, EPS, FITS, ...) never parse a picked file, and the browser's Python bundle, which ships
+# only what its flows import (sitebuild/python_trim.py), leaves them out.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 
 
 class ImageError(ValueError):
@@ -37,7 +56,7 @@ def decode(data: bytes | bytearray | memoryview, *, max_pixels: int = MAX_PIXELS
         with warnings.catch_warnings():
             # Our own limit below replaces Pillow's decompression-bomb warning.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise ImageError(_unreadable_message(data)) from None
     except Image.DecompressionBombError:

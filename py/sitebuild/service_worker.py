@@ -50,6 +50,9 @@ def add_service_worker(out: Path, info: dict) -> str:
         if backend != "wasm"
         for name in ORT_BACKENDS[backend]
     }
+    # The example photos too (0.12 MB gzip): only a visitor who tries one needs it; offline,
+    # those tried before work.
+    lazy |= {name for name in files if name.startswith("examples/")}
     precache = {
         "version": version,
         "files": {k: v for k, v in sorted(files.items()) if k not in lazy},

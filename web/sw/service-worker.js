@@ -5,8 +5,8 @@
 // build.py writes this file to the site's root as sw.js (a service worker controls the folder its
 // script is in) and prepends `self.PRECACHE = {version, files, lazy}` ({path: {size, sha256}}):
 // `files` is every file of the build but the model weights, whose one home is IndexedDB
-// (web/worker/model-cache.js), and but `lazy`, the runtimes of optional backends (WebGPU), which
-// are cached when a visitor's device first uses them.
+// (web/worker/model-cache.js), and but `lazy`: the runtimes of optional backends (WebGPU) and the
+// example photos, cached when a visitor's device first uses them.
 //
 //   install   fetch every file of this build, check its size and sha256, store it in this
 //             version's cache. A file that does not match (a deploy half done, a stale HTTP cache
