@@ -40,6 +40,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -229,6 +230,7 @@ def page_runs(browser, url, photos, seconds, modes, sizes, args, foreign, out) -
                 record = two_photos(browser, tab_url, photos[size], second, args.timeout, foreign)
                 out["threads"] = record.pop("threads")
                 out["page"].setdefault(mode, {}).setdefault(size, []).append(record)
+                save_partial(args, out)
                 for part in ("first", "second"):
                     if record[part] and record[part].get("mode") not in (None, mode):
                         record[part]["error"] = f"ran {record[part]['mode']}, asked for {mode}"
@@ -322,6 +324,7 @@ def native_runs(photos, seconds, modes, sizes, args, out) -> None:
                     results = [{"error": f"timed out after {args.timeout:.0f} s"}]
                 record = {"first": results[0], "second": results[1] if len(results) > 1 else None}
                 out["native"].setdefault(mode, {}).setdefault(size, []).append(record)
+                save_partial(args, out)
                 log(f"native {mode} {size} run {run + 1}: {brief(record)}")
 
 
@@ -381,9 +384,15 @@ def report(out: dict) -> str:
         f"# Resolution modes: cost per photo size ({out['when']})",
         "",
         f"Machine: {out['machine']}; `uptime` at start: {out['uptime_start']}; load average at "
-        f"end {out.get('load_end')}. Site {out['site']}, {out['precision']}, page on WASM "
-        f"({out.get('threads')} threads), Chromium {out.get('chromium')}. Medians of "
-        f"{out['repeat']}. Page: each case a fresh tab (a new context: empty storage, no "
+        f"end {out.get('load_end')}. Site {out['site']}, {out['precision']}; "
+        + (
+            f"page on WASM ({out.get('threads')} threads), Chromium {out.get('chromium')}, "
+            f"Python's start in the tabs: {', '.join(out.get('python_starts', [])) or '?'}"
+            if out.get("chromium")
+            else "page not run"
+        )
+        + f". Medians of {out['repeat']}. Page: each case a fresh tab (a new context: empty "
+        "storage, no "
         "service worker yet, so a first visit), the photo picked after ready and the 512x512 "
         "warm-up; model = #timings' model (all windows), total = pick -> result on screen. "
         "Memory, page: RSS of the tab's renderer process (page and workers), before the pick "
@@ -528,6 +537,13 @@ def targets(out: dict) -> list[str]:
     return found
 
 
+def save_partial(args, out: dict) -> None:
+    """The figures so far, after every case: a long run killed midway keeps them."""
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "resolution.partial.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -543,7 +559,8 @@ def main() -> None:
     parser.add_argument(
         "--webgpu",
         action="store_true",
-        help="also keep and detail on WebGPU fp32, 0.24 MP, 1st vs 2nd photo",
+        help="also keep and detail on WebGPU fp32, 0.24 MP, 1st vs 2nd photo (on SwiftShader "
+        "minutes per photo: give --timeout room)",
     )
     parser.add_argument("--no-page", action="store_true")
     parser.add_argument("--no-native", action="store_true")
@@ -556,6 +573,8 @@ def main() -> None:
         if bad := [v for v in given if v not in allowed]:
             parser.error(f"{name}: {bad} not in {list(allowed)}")
 
+    # A `timeout` or kill -TERM still writes the report of what was measured (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"uptime: {uptime}", flush=True)
     out = {
@@ -590,12 +609,22 @@ def main() -> None:
                 if r.get("warmup_ms")
             ]
             out["warmup_ms"] = statistics.median(warmups) if warmups else None
+            # 'normal' (no snapshot stored yet) says each tab was a first visit.
+            out["python_starts"] = sorted(
+                {
+                    str(r.get("python_start"))
+                    for per_size in out["page"].values()
+                    for records in per_size.values()
+                    for r in records
+                }
+            )
             text = report(out)
             print("\n" + text)
             if args.out:
                 args.out.mkdir(parents=True, exist_ok=True)
                 (args.out / "resolution.md").write_text(text)
                 (args.out / "resolution.json").write_text(json.dumps(out, indent=1) + "\n")
+                (args.out / "resolution.partial.json").unlink(missing_ok=True)
 
 
 def page_part(args, photos, seconds, modes, sizes, out: dict) -> None:
@@ -623,6 +652,7 @@ def page_part(args, photos, seconds, modes, sizes, out: dict) -> None:
                     record = two_photos(browser, tab_url, *pair, args.timeout, foreign, 5)
                     record.pop("threads")
                     out["webgpu"][mode] = record
+                    save_partial(args, out)
                     log(f"page WebGPU fp32 {mode} 0.24: {brief(record)}")
             finally:
                 browser.close()
