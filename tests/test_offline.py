@@ -352,6 +352,9 @@ def test_storage_refused_turns_caching_off_not_segmentation(browser, built_site,
         )
         page.goto(site.url)
         wait_ready(page)
+        # The status line comes in one go after ready, once storage and the service worker's
+        # registration are both known (app-status.js).
+        page.wait_for_selector("#app-status:not([hidden])")
         status = page.inner_text("#app-status")
         assert "Caching is off" in status and "storage" in status, status
         labels = segment(page, tmp_path, 1)
