@@ -2,7 +2,7 @@
 """The resolution setting's cost (issue 20): square, keep and detail per photo size, in the
 page (WASM) and native, with the renderer's memory, and the warm-up's worth at a new shape.
 
-    .venv/bin/python bench/resolution.py --out DIR [--site /work/exp/dist-test] [--repeat 3]
+    .venv/bin/python bench/resolution.py --out DIR [--site dist] [--repeat 3]
         [--modes square,keep,detail] [--sizes 0.24,2,12,3:1,4:1] [--no-page] [--no-native]
         [--once] [--webgpu] [--precision q8] [--timeout 600]
 
@@ -548,7 +548,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--site", type=Path, default=Path("/work/exp/dist-test"))
+    parser.add_argument("--site", type=Path, default=ROOT / "dist")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--sizes", default=",".join(SIZES), help="of " + ", ".join(SIZES))
     parser.add_argument("--repeat", type=int, default=1)
