@@ -83,13 +83,19 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
     }
   }
   onStep('Starting Python (Pyodide)');
+  const steps = {};
+  let t = performance.now();
   const pyodide = await loadPyodide({ ...OPTIONS, _makeSnapshot: key !== null });
+  steps.core = performance.now() - t;
   const recorder = key !== null ? snapshots.recordDynlibs(pyodide) : null;
   onStep('Loading numpy, Pillow and sceneseg');
   // The shipped pyodide-lock.json lists sceneseg with its dependencies and every wheel's sha256.
+  t = performance.now();
   await pyodide.loadPackage('sceneseg', { messageCallback: () => {}, errorCallback: console.error, checkIntegrity: true });
+  steps.packages = performance.now() - t;
+  t = performance.now();
   pyodide.runPython(IMPORTS);
-  const steps = {};
+  steps.imports = performance.now() - t;
   if (recorder) {
     // The heap is copied now, before the app gives Python any state of its own (a few tens of
     // ms); compressing and storing it waits for saveSnapshotWhenIdle.
