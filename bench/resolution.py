@@ -58,6 +58,7 @@ sys.path[:0] = [str(ROOT / "bench"), str(ROOT), str(ROOT / "py")]
 
 from peer_pages import (  # noqa: E402
     ARGS,
+    READY_OR_ERROR,
     RESULT_OR_ERROR,
     ForeignRequests,
     new_context,
@@ -80,12 +81,6 @@ SIZES = {
 MODES = ("square", "keep", "detail")
 MB = 2**20
 GIB = 2**30
-READY_OR_ERROR = """() => {
-  const body = document.body, error = document.getElementById('error');
-  if (body?.dataset.ready === 'true') return 'ok';
-  if (error && !error.hidden && error.textContent.trim()) return 'error: ' + error.textContent;
-  return false;
-}"""
 # The confidence map is on screen (photo-view.js); its failure is shown in #threshold-note.
 CONFIDENCE = """() => {
   if (document.body.dataset.confidence === 'ready') return 'ok';
