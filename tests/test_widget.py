@@ -142,6 +142,42 @@ def test_summary_2_is_the_schema_and_1_is_mapped_from_it(host_page, origins):
     assert page.errors == []
 
 
+def test_resolution_keep_and_detail_through_the_widget(host_page, origins):
+    """options.resolution (issue 20): keep and detail answered with the labels the CPython
+    pipeline gives in that mode, the mode, input size and windows in the reply and in the
+    summary (schema 2), and detail's windows told to the host as progress."""
+    widget, _ = origins
+    page = host_page
+    photo = PHOTOS[0]  # ADE_val_00000001.jpg, 683x512: keep runs at 683x512, detail in 2 windows
+    page.evaluate(
+        """([bytes, origin]) => {
+        const frame = document.getElementById('widget').contentWindow;
+        const image = new Uint8Array(bytes);
+        for (const resolution of ['keep', 'detail'])
+          frame.postMessage({type: 'segment', id: 'res-' + resolution, image,
+                             options: {resolution, summary: 2}}, origin);
+    }""",
+        [list(photo.read_bytes()), widget],
+    )
+    for mode in ("keep", "detail"):
+        answer = wait_reply(page, f"res-{mode}")
+        assert answer["type"] == "result", answer
+        reference = native_segmenter("q8").segment_sync(photo.read_bytes(), resolution=mode)
+        assert answer["resolution"] == reference.resolution, mode
+        assert answer["summary"]["resolution"] == reference.resolution, mode
+        height, width = reference.labels.shape
+        labels = np.array(answer["labels"], np.uint8).reshape(height, width)
+        # JPEG: Pyodide's libjpeg and native Pillow's libjpeg-turbo decode a little apart.
+        assert (labels == reference.labels).mean() >= 0.99, mode
+    assert reference.resolution["windows"] == 2
+    windows = page.evaluate(
+        "widgetMessages.filter(m => m.id === 'res-detail' && m.stage === 'window')"
+        ".map(m => [m.done, m.total])"
+    )
+    assert windows == [[1, 2], [2, 2]]
+    assert page.errors == []
+
+
 def test_malformed_requests_get_an_error_reply(host_page, origins):
     widget, _ = origins
     page = host_page
