@@ -14,7 +14,6 @@ import numpy as np
 from .backends.web import OnnxRuntimeWebBackend
 from .model import ModelInfo
 from .outputs import MIME, SHARES_MIME, class_shares_csv, class_shares_json, export
-from .outputs import labels_png as encode_labels_png
 from .pipeline import Cancelled, Segmentation, Segmenter
 from .processing import ImageError, decode
 from .resolution import ResolutionError, check_mode
@@ -165,14 +164,6 @@ def export_file(kind: str, options_json: str | None = None) -> dict:
         return {"error": "There is not enough memory to export this result here."}
     elapsed = (time.perf_counter() - start) * 1000
     return {"data": _to_js_bytes(data), "mime": MIME[kind], "ms": elapsed}
-
-
-def labels_png() -> bytes:
-    """The latest label map as a PNG (pixel value = class id). Kept for older workers: the page
-    asks export_file('labels-png') now."""
-    if _last is None:
-        raise RuntimeError("no result to encode")
-    return encode_labels_png(_last)
 
 
 def shares_file(fmt: str, rows_json: str) -> dict:

@@ -85,7 +85,6 @@ async def run_flows():
     await browser.segment(js_bytes(first), json.dumps({"confidence": "after"}))
     while browser.confidence_step(1000) is None:
         pass
-    browser.labels_png()
     for kind in MIME:
         options = {"classId": 0, "threshold": 0.3, "opacity": 0.5, "name": "photo.png"}
         browser.export_file(kind, json.dumps(options))
