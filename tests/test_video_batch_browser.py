@@ -212,6 +212,9 @@ def test_video_file_pause_step_and_export(app_context, site_url, tmp_path):
         assert set(r) == set(SHARES_COLUMNS) and re.fullmatch(r"pan#t=\d+\.\d{3}", r["photo"])
         frames.setdefault(r["photo"], []).append(r)
     assert len(frames) >= 3
+    # One row set per video time (a looping clip comes back to the same times), in time order.
+    times = [float(photo.split("#t=")[1]) for photo in frames]
+    assert times == sorted(times)
     for rows in frames.values():
         assert sum(r["pixels"] for r in rows) == rows[0]["width"] * rows[0]["height"]
         assert sum(r["share"] for r in rows) == pytest.approx(1)

@@ -13,7 +13,9 @@ export function createVideoDownloads({ player, opacity, record, download, shares
   let recorder = null;
   let recordCanvas = null;
   let recordContext = null;
-  let shares = []; // per frame: {time, width, height, classes: [{id, pixels}]}
+  // Per video time (to the millisecond, as the files name a frame): {time, width, height,
+  // classes: [{id, pixels}]}, the latest frame segmented at that time.
+  let shares = new Map();
   let sourceName = 'video';
 
   record.addEventListener('click', () => (recorder ? stopRecording() : startRecording()));
@@ -61,8 +63,10 @@ export function createVideoDownloads({ player, opacity, record, download, shares
   // Written when asked for (a click), from every frame so far: one row per frame, named
   // '<video>#t=<seconds>' (a media fragment of the video's time).
   async function saveShares(link, format) {
-    if (!shares.length || link.getAttribute('aria-busy') === 'true') return;
-    const rows = shares.map(({ time, width, height, classes }) => ({ photo: `${sourceName}#t=${time.toFixed(3)}`, width, height, classes }));
+    if (!shares.size || link.getAttribute('aria-busy') === 'true') return;
+    const rows = [...shares.values()]
+      .sort((a, b) => a.time - b.time)
+      .map(({ time, width, height, classes }) => ({ photo: `${sourceName}#t=${time.toFixed(3)}`, width, height, classes }));
     link.setAttribute('aria-busy', 'true');
     try {
       saveBlob(await segmenter.classShares(format, rows), `${sourceName}-class-shares.${format}`);
@@ -89,7 +93,7 @@ export function createVideoDownloads({ player, opacity, record, download, shares
     /** A new source (named `name` in the files): nothing recorded or counted yet. */
     begin(name) {
       sourceName = name;
-      shares = [];
+      shares = new Map();
       for (const link of [download, sharesCsv, sharesJson]) disable(link);
       record.disabled = false;
     },
@@ -103,11 +107,10 @@ export function createVideoDownloads({ player, opacity, record, download, shares
     },
     /** One frame's class shares: {time, width, height, classes: [{id, pixels}]}. */
     addShares(entry) {
-      // The same video time segmented again right after (a pause, a step): one row set per
-      // time, the latest (the files name a frame by its time).
-      if (shares.length && shares.at(-1).time.toFixed(3) === entry.time.toFixed(3)) shares[shares.length - 1] = entry;
-      else shares.push(entry);
-      if (shares.length === 1) for (const link of [sharesCsv, sharesJson]) link.setAttribute('aria-disabled', 'false');
+      // A video time segmented again (a pause, a step, the video looping or sought back): one
+      // row set per time, the latest; the files list frames in time order.
+      shares.set(entry.time.toFixed(3), entry);
+      if (shares.size === 1) for (const link of [sharesCsv, sharesJson]) link.setAttribute('aria-disabled', 'false');
     },
     stop: stopRecording,
   };
