@@ -108,6 +108,9 @@ def test_round_trip_from_another_origin(host_page, origins):
         # The same pixels in, the same labels out, however the image was sent.
         np.testing.assert_array_equal(again, labels)
         assert answer["overlay"] is None
+        # Asked for confidence (id 2): its summary has each class's mean confidence too.
+        means = [c.get("mean_confidence") for c in answer["summary"]["classes"]]
+        assert all(0 < m <= 1 for m in means) if id_ == 2 else means == [None] * len(means)
     assert page.errors == []
 
 
@@ -139,6 +142,10 @@ def test_summary_2_is_the_schema_and_1_is_mapped_from_it(host_page, origins):
         {k: c[k] for k in fields} for c in schema["classes"]
     ]
     assert sum(c["pixels"] for c in schema["classes"]) == width * height
+    # No confidence asked for: no confidence map computed for the summary either.
+    assert schema["confidence"] is None
+    assert all(c["mean_confidence"] is None for c in schema["classes"])
+    assert all("mean_confidence" not in c for c in v1["classes"])
     assert page.errors == []
 
 

@@ -387,5 +387,10 @@ def export(seg: Segmentation, kind: str, options: dict | None = None) -> bytes:
         return confidence_png(seg)
     if kind == "summary-json":
         name = options.get("name")
-        return summary_json(seg, threshold, photo=name if isinstance(name, str) else None)
+        photo = name if isinstance(name, str) else None
+        # confidence: false leaves mean_confidence null unless the map is there already
+        # (computing it costs 2-3 s at 12 MP; the widget asks only when its host does).
+        return summary_json(
+            seg, threshold, photo=photo, confidence=options.get("confidence") is not False
+        )
     raise ExportError(f"unknown export {kind!r}; one of: {', '.join(KINDS)}")

@@ -38,7 +38,7 @@ export const REQUESTS = {
     reply: "{confidence (Uint8Array, transferred), classes (with mean_confidence), ms}, computed a slice at a time between other jobs once photo's result is out; null if a newer photo came first, or photo failed or was cancelled",
   },
   export: {
-    fields: '{kind, options: {threshold?, classId?, opacity?}, photo?: id of a segment request}',
+    fields: '{kind, options: {threshold?, classId?, opacity?, name?, confidence?}, photo?: id of a segment request}',
     reply: "{data (Uint8Array, transferred), mime, ms}: the latest result as a file (sceneseg.exports); with photo: that photo's result, an error of kind 'stale' if it is no longer the latest",
   },
   shares: {

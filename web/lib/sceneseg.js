@@ -69,7 +69,8 @@ export const UNLABELLED = 255;
  *   masks-zip       one mask PNG per class present, named {id:03d}-{name}.png
  *   confidence-png  16-bit greyscale PNG, value = round(p * 65535)
  *   summary-json    the summary schema (docs/summary-schema.md): photo (options.name), width,
- *                   height, model, backend, timings, classes (with mean confidence), group shares
+ *                   height, model, backend, timings, classes (with mean confidence, unless
+ *                   options.confidence is false), group shares
  */
 export const EXPORT_KINDS = {
   'labels-png': 'labels.png',
