@@ -24,6 +24,7 @@ from sceneseg.resolution import (
     stride,
     window_starts,
 )
+from sceneseg.tools.export.checkpoint import export_fp32
 
 ADE_VAL = SHARED / "photos" / "ade20k-val"
 MEAN = np.array([0.485, 0.456, 0.406])
@@ -112,7 +113,7 @@ def random_b0():
     from transformers import SegformerForSemanticSegmentation
 
     directory = ROOT / "test-artifacts" / "segformer-random-512-resolution"
-    stamp = f"torch {torch.__version__}, transformers {transformers.__version__}, seed 1, v1"
+    stamp = f"torch {torch.__version__}, transformers {transformers.__version__}, seed 1, v2"
     onnx_file = directory / "onnx" / "model.onnx"
     stamp_file = directory / "stamp.txt"
     fresh = not stamp_file.is_file() or stamp_file.read_text() != stamp
@@ -123,25 +124,10 @@ def random_b0():
         )  # fmt: skip
     model = SegformerForSemanticSegmentation.from_pretrained(directory).eval()
     if fresh:
-
-        class Logits(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.model = model
-
-            def forward(self, pixel_values):
-                return self.model(pixel_values=pixel_values).logits
-
-        onnx_file.parent.mkdir(parents=True, exist_ok=True)
-        torch.onnx.export(
-            Logits(), (torch.randn(1, 3, 512, 512),), str(onnx_file),
-            input_names=["pixel_values"], output_names=["logits"], opset_version=17,
-            dynamo=False, dynamic_axes={"pixel_values": {0: "batch", 2: "height", 3: "width"},
-                                        "logits": {0: "batch", 2: "h", 3: "w"}},
-        )  # fmt: skip
+        # The published files' interface (dynamic height and width), as `sceneseg export` writes.
+        export_fp32(model, onnx_file, 512, 512)
         stamp_file.write_text(stamp)
-        # export() puts the wrapper back in its own mode, training (BatchNorm on batch stats).
-        model.eval()
+        model.eval()  # as it was: export() leaves the module in the mode it found
     return directory, model
 
 
