@@ -174,7 +174,8 @@ def test_no_request_leaves_the_origin(browser, site_url):
     assert foreign == []
     # The photo is never sent anywhere, not even to the own origin.
     assert {method for method, _ in seen} == {"GET"}
-    assert any("model_quantized.onnx" in url for _, url in seen), "worker requests were not seen"
+    # The WASM session's file (its ORT-format copy, sitebuild/ort_format): a worker's request.
+    assert any("model_quantized.ort" in url for _, url in seen), "worker requests were not seen"
     context.close()
 
 
@@ -274,7 +275,7 @@ def test_a_tampered_model_is_refused(where, browser, lan_browser, built_site, tm
     Crypto where the page is a secure context and with Python's hashlib where it is not."""
     site = tmp_path / "site"
     shutil.copytree(built_site, site)
-    model = next((site / "models").rglob("model_quantized.onnx"))
+    model = next((site / "models").rglob("model_quantized.ort"))  # what the WASM session loads
     data = bytearray(model.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte different
     model.write_bytes(bytes(data))

@@ -6,8 +6,12 @@ import json
 import re
 import urllib.request
 
+import numpy as np
+import onnxruntime as ort
+
 from conftest import ROOT, STANDIN_ID
 from sceneseg.tools.manifest import Manifest, sha256_file
+from sitebuild.ort_format import convert
 
 
 def test_vendor_files_are_exactly_what_runs(built_site):
@@ -56,10 +60,37 @@ def test_model_files_verify_against_the_manifest(built_site):
     shipped = json.loads((built_site / "models" / STANDIN_ID / "manifest.json").read_text())
     assert shipped["precisions"] == {"q8": "onnx/model_quantized.onnx", "fp32": "onnx/model.onnx"}
     for name, spec in shipped["files"].items():
+        if name in shipped["wasm_files"].values():
+            continue  # made by the build (the next test)
         path = built_site / "models" / STANDIN_ID / name
         assert path.stat().st_size == spec["size"] == manifest.files[name].size
         assert sha256_file(path) == spec["sha256"] == manifest.files[name].sha256
     assert not (built_site / "models" / STANDIN_ID / "onnx" / "model_fp16.onnx").exists()
+
+
+def test_the_wasm_files_are_the_onnx_in_ort_format(built_site, tmp_path):
+    """sitebuild/ort_format: what the WASM backend loads is each q8/fp32 .onnx converted to
+    ORT format at build time: listed with its sha256, the same logits as its .onnx (native
+    onnxruntime, the same graph optimisation), and the same bytes when made again."""
+    folder = built_site / "models" / STANDIN_ID
+    shipped = json.loads((folder / "manifest.json").read_text())
+    assert shipped["wasm_files"] == {"q8": "onnx/model_quantized.ort", "fp32": "onnx/model.ort"}
+    pixels = np.random.default_rng(0).standard_normal((1, 3, 128, 96)).astype(np.float32)
+    extended = ort.SessionOptions()
+    extended.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    for precision, name in shipped["wasm_files"].items():
+        path = folder / name
+        assert path.read_bytes()[4:8] == b"ORTM"  # the ORT format's file identifier
+        assert shipped["files"][name] == {"size": path.stat().st_size, "sha256": sha256_file(path)}
+        onnx = folder / shipped["precisions"][precision]
+        logits = [
+            ort.InferenceSession(str(p), extended).run(None, {"pixel_values": pixels})[0]
+            for p in (onnx, path)
+        ]
+        np.testing.assert_array_equal(logits[0], logits[1])
+        again = tmp_path / f"{precision}.ort"
+        convert(onnx, again)
+        assert sha256_file(again) == sha256_file(path), f"{name}: another build, other bytes"
 
 
 def test_no_file_names_another_origin(built_site):

@@ -27,7 +27,8 @@ from conftest import PHOTOS, ROOT, STANDIN_ID
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHOTO = next(p for p in PHOTOS if p.name == "chelsea.png")  # small: 451x300
-MODEL_FILE = f"models/{STANDIN_ID}/onnx/model_quantized.onnx"
+# The file the WASM session loads: the q8 model's ORT-format copy (sitebuild/ort_format).
+MODEL_FILE = f"models/{STANDIN_ID}/onnx/model_quantized.ort"
 
 
 class Site:
@@ -296,7 +297,7 @@ NEW_DATABASE = """() => new Promise((resolve, reject) => {
 def test_old_databases_are_migrated_without_downloading_the_model(browser, built_site, tmp_path):
     info = json.loads((built_site / "build-info.json").read_text())
     model = info["models"][STANDIN_ID]
-    sha256 = model["files"][model["precisions"]["q8"]]["sha256"]
+    sha256 = model["files"][model["wasm_files"]["q8"]]["sha256"]  # MODEL_FILE's
     with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
         page = context.new_page()
         errors = []

@@ -229,7 +229,8 @@ def test_automatic_choice_on_fallback_adapter_and_the_setting(webgpu_browser, we
     assert "webgpu (fp32)" in app.page.text_content("#engine")
     assert all(requested(app, f) for f in [*WEBGPU_FILES, "model.onnx"])
     assert not any(
-        requested(app, f) for f in ["ort-wasm-simd-threaded.wasm", "model_quantized.onnx"]
+        requested(app, f)
+        for f in ["ort-wasm-simd-threaded.wasm", "model_quantized.onnx", "model_quantized.ort"]
     )
 
     # Stored: the plain URL now starts on WebGPU too; fp16 asked for falls to fp32 here.

@@ -16,6 +16,7 @@ from sceneseg.tools.manifest import (
 from sceneseg.tools.model_options import model_dir_for, offline_hint
 
 from .common import BuildError, log
+from .ort_format import add_wasm_files
 
 MODEL_CONFIG_FILES = ["config.json", "preprocessor_config.json"]
 
@@ -34,11 +35,14 @@ def add_model(
         manifest.fetch(name, target / name, local_dir=model_dir, allow_unpinned=allow_unpinned)
     # Sizes and sha256 of the shipped bytes: the manifest's where pinned, and for an unpinned
     # config file (accepted by content) its own, which the browser then verifies.
+    # The WASM backend's files in ORT format, made here from the verified .onnx (ort_format).
+    wasm_files = add_wasm_files(target, {p: manifest.precisions[p] for p in precisions})
     files = {
-        n: {"size": (target / n).stat().st_size, "sha256": sha256_file(target / n)} for n in names
+        n: {"size": (target / n).stat().st_size, "sha256": sha256_file(target / n)}
+        for n in names + list(wasm_files.values())
     }
     for name, spec in files.items():
-        if not manifest.files[name].pinned:
+        if name in manifest.files and not manifest.files[name].pinned:
             log(f"  {name} is unpinned: accepted by content, sha256 {spec['sha256']}")
     preprocessor = json.loads((target / "preprocessor_config.json").read_text())
     size = preprocessor.get("size", {"height": 512, "width": 512})
@@ -53,6 +57,8 @@ def add_model(
         "path": f"models/{manifest.id}/",
         "files": files,
         "precisions": {p: manifest.precisions[p] for p in precisions},
+        # What the WASM backend loads instead, where the build made it: {precision: .ort file}.
+        "wasm_files": wasm_files,
         "default_precision": precisions[0],
         # What a picker shows before anything is downloaded.
         "input_size": {"height": int(size["height"]), "width": int(size["width"])},

@@ -13,7 +13,7 @@
 // device and the build allow it; otherwise the reason says why it could not be followed.
 
 export const BACKENDS = ['webgpu', 'wasm'];
-const WEBGPU_PRECISIONS = ['fp16', 'fp32'];
+export const WEBGPU_PRECISIONS = ['fp16', 'fp32'];
 
 /**
  * @typedef {{gpu: boolean, adapter: null | {fallback: boolean, f16: boolean, name: string}, error?: string}} Probe

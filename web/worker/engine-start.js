@@ -3,10 +3,11 @@
 // Resolves with what the jobs need ({py, browser, runner, warmUp, skipWarmUp}) after posting
 // {type: 'ready', info}; progress goes out as {type: 'progress', ...} (the events of
 // lib/engine-protocol.js).
-import { chooseBackend, probeWebGPU } from './backend-choice.js';
+import { chooseBackend, probeWebGPU, WEBGPU_PRECISIONS } from './backend-choice.js';
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { loadModelFile } from './model-cache.js';
 import { openModelRunner } from './model-runner.js';
+import { startModelWorker } from './model-worker-runner.js';
 import { pythonStart, startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
@@ -22,7 +23,8 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
   const t0 = performance.now();
   const startup = {}; // ms per start-up stage, reported with 'ready'
-  const stage = (name, since) => (startup[name] = performance.now() - since);
+  const record = (name, ms) => (startup[name] = ms);
+  const stage = (name, since) => record(name, performance.now() - since);
 
   // Its text keys Python's start-up snapshot: any change to the build invalidates it. The page
   // reads it once and sends it along; a caller that does not (the widget) leaves it to us.
@@ -46,6 +48,19 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
       ? { summary: { gpu: Boolean(self.navigator.gpu), adapter: null } }
       : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
   const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
+  // A WASM session is made in a worker of its own (model-worker-runner.js says why), started
+  // now so that its onnxruntime-web bundle loads while the model file is read. For WebGPU it
+  // starts only if WASM has to take over.
+  let modelWorker = null;
+  const wasmWorker = () => {
+    try {
+      return (modelWorker ??= startModelWorker());
+    } catch (error) {
+      console.warn(`no worker for the model (${error.message}); the session runs in the engine's worker`);
+      return null; // a browser without nested workers
+    }
+  };
+  if (choice.backend === 'wasm') wasmWorker()?.prepare(new URL(runtimes.wasm.module, SITE).href);
 
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
@@ -78,7 +93,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   // Called again if WebGPU fails and WASM takes over.
   let cache = null;
   const load = async ({ backend: name, precision: wanted }) => {
-    const file = model.precisions[wanted];
+    const file = sessionFile(model, name, wanted);
     const runtime = runtimes[name];
     const tModel = performance.now();
     bytes.expect(`model:${file}`, model.files[file].size);
@@ -88,8 +103,8 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
         url: new URL(file, base),
         name: `${model.id}/${file}`,
         ...model.files[file],
-        // Every weight file of this build may be picked (?model=, ?precision=): keep those.
-        keep: Object.values(models).flatMap((m) => Object.values(m.precisions).map((f) => m.files[f].sha256)),
+        // Every weight file of this build a session may load (?model=, ?precision=): keep those.
+        keep: Object.values(models).flatMap(sessionFiles).map(([m, f]) => m.files[f].sha256),
         onBytes: bytes.track(`model:${file}`),
         digest: sha256,
         download: (url, expected, onBytes) => fetchVerified(url, expected, onBytes, sha256),
@@ -101,8 +116,8 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     cache = { ...onnx.cache, source: onnx.source };
     if (onnx.cache.note) progress('cache', onnx.cache.note);
     progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
-    const onStage = (name, ms) => (startup[name] = ms);
-    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage } };
+    const worker = name === 'wasm' ? wasmWorker() : null;
+    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage: record, worker } };
   };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
@@ -110,10 +125,10 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     ),
   );
   // Told when WebGPU fails later: the page says so in one line.
-  const describe = (c) => ({ ...c, file: model.precisions[c.precision] });
+  const describe = (c) => ({ ...c, file: sessionFile(model, c.backend, c.precision) });
   const onSwitch = (now, message) => post({ type: 'backend', message, choice: describe(now) }); // an event (engine-protocol.js)
 
-  // The session is created while Python may still be starting: they use different threads.
+  // The session is created while Python may still be starting: for WASM in the model's worker.
   const tSession = performance.now();
   const [runner, [config, preprocessor]] = await Promise.all([
     openModelRunner({ choice, precisions, load, onSwitch, testFail: webgpuFail }),
@@ -143,10 +158,12 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   };
   const skipWarmUp = () => runner.armTestFailure?.();
   stage('total', t0);
+  startup.session_worker = runner.worker; // 'model': the session in its own worker
   // When this start began, on the page's clock (ms since its navigation): the time before it
   // is the page's and the worker's own loading.
-  startup.began_at = performance.timeOrigin + t0 - (pageOrigin ?? performance.timeOrigin);
-  startup.worker_created_at = performance.timeOrigin - (pageOrigin ?? performance.timeOrigin);
+  const workerCreatedAt = performance.timeOrigin - (pageOrigin ?? performance.timeOrigin);
+  startup.began_at = workerCreatedAt + t0;
+  startup.worker_created_at = workerCreatedAt;
 
   const info = {
     model: { id: model.id, name: model.name, standin: model.standin, description: model.description },
@@ -164,6 +181,23 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   };
   post({ type: 'ready', info });
   return { py, browser, runner, warmUp, skipWarmUp };
+}
+
+/**
+ * The file a backend's session loads for a precision: for WASM the ORT-format copy where the
+ * build made one (build: sitebuild/ort_format, the same graph, optimised, a faster start), else
+ * the precision's .onnx.
+ */
+function sessionFile(model, backend, precision) {
+  return (backend === 'wasm' && model.wasm_files?.[precision]) || model.precisions[precision];
+}
+
+/** [model, file] for every file a session of this model may load, on either backend. */
+function sessionFiles(model) {
+  const precisions = Object.keys(model.precisions);
+  const files = precisions.map((p) => sessionFile(model, 'wasm', p));
+  files.push(...precisions.filter((p) => WEBGPU_PRECISIONS.includes(p)).map((p) => sessionFile(model, 'webgpu', p)));
+  return [...new Set(files)].map((file) => [model, file]);
 }
 
 /**

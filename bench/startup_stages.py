@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""SceneSeg's own start-up stages per visit, without the peer: a quick A/B of a start-up lever.
+
+    .venv/bin/python bench/startup_stages.py [--site DIST] [--reloads N] [--relaunches N]
+
+One persistent profile: a first visit, then `--reloads` reloads of that tab (each after
+`--idle` s: the Python snapshot is stored when idle) and `--relaunches` browser relaunches on
+the same profile. Each visit picks the photo when the page says ready and prints, on the
+page's clock (ms from navigation), ready and first labels, then the page's own figures
+(#engine's data-startup and data-python, restoreSteps included). bench/peer.py is the
+side-by-side measurement; this is the profiler for the stages between its runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from peer_pages import ARGS, MARKS_SCRIPT, SOURCE_PHOTO, Site, visit
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "py"))
+from devharness import CHROMIUM  # noqa: E402
+
+PYTHON_DATA = "JSON.parse(document.querySelector('#engine')?.dataset.python || 'null')"
+
+
+def one_visit(page, site, reload):
+    result = visit(page, site, SOURCE_PHOTO, "ready", reload, timeout_s=300)
+    python = page.evaluate(PYTHON_DATA) or {}
+    stages = result.get("stages") or {}
+    stages = {k: round(v) for k, v in stages.items() if isinstance(v, (int, float))}
+    return {
+        "ready": round(result.get("ready_ms") or -1),
+        "labels": round(result.get("first_labels_ms") or -1),
+        "error": result.get("error"),
+        "stages": stages,
+        "python_mode": python.get("mode"),
+        "restore": {k: round(v) for k, v in (python.get("restoreSteps") or {}).items()},
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--site", type=Path, default=ROOT / "dist")
+    parser.add_argument("--reloads", type=int, default=3)
+    parser.add_argument("--relaunches", type=int, default=0)
+    parser.add_argument("--idle", type=float, default=8.0, help="seconds before each return visit")
+    args = parser.parse_args(argv)
+    site = Site(args.site.resolve())
+    rows = []
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
+        launch = lambda: p.chromium.launch_persistent_context(  # noqa: E731
+            profile, executable_path=CHROMIUM, args=ARGS, viewport={"width": 1280, "height": 900}
+        )
+        context = launch()
+        context.add_init_script(MARKS_SCRIPT)
+        page = context.new_page()
+        rows.append(("first visit", one_visit(page, site, reload=False)))
+        for _ in range(args.reloads):
+            time.sleep(args.idle)
+            rows.append(("reload", one_visit(page, site, reload=True)))
+        for _ in range(args.relaunches):
+            time.sleep(args.idle)
+            context.close()
+            context = launch()
+            context.add_init_script(MARKS_SCRIPT)
+            page = context.pages[0] if context.pages else context.new_page()
+            rows.append(("relaunch", one_visit(page, site, reload=False)))
+        context.close()
+    site.close()
+    for name, row in rows:
+        print(f"{name:12} {json.dumps(row)}")
+
+
+if __name__ == "__main__":
+    main()
