@@ -109,15 +109,18 @@ def wait_offline_ready(page):
     assert page.evaluate("navigator.serviceWorker.ready.then(r => Boolean(r.active))")
 
 
-def test_served_gzip_like_a_static_host(site_url, built_site):
-    path = "vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm"
+# onnxruntime-web's binary, and the model file the WASM session loads (its ORT format too).
+@pytest.mark.parametrize(
+    "path, ratio", [("vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm", 0.5), (MODEL_FILE, 0.8)]
+)
+def test_served_gzip_like_a_static_host(path, ratio, site_url, built_site):
     request = urllib.request.Request(site_url + path, headers={"Accept-Encoding": "gzip"})
     with urllib.request.urlopen(request) as response:
         assert response.headers["Content-Encoding"] == "gzip"
         body = response.read()
     original = (built_site / path).read_bytes()
     assert gzip.decompress(body) == original
-    assert len(body) < 0.5 * len(original)
+    assert len(body) < ratio * len(original)
     with urllib.request.urlopen(site_url + path) as response:  # no Accept-Encoding: as is
         assert response.headers["Content-Encoding"] is None
         assert response.read() == original

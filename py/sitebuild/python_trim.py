@@ -55,5 +55,6 @@ def trim_python(core_dir: Path, pyodide_dir: Path, model_dir: Path) -> dict:
         raise BuildError(f"the browser's Python imports CPython-only modules: {tools}")
     for name, part in report.items():
         if name not in ("flow_errors", "sceneseg_modules"):
-            log(f"  {name}: {part['kept']} of {part['files']} files kept")
+            compiled = f", {part['bytecode']} as bytecode" if "bytecode" in part else ""
+            log(f"  {name}: {part['kept']} of {part['files']} files kept{compiled}")
     return report

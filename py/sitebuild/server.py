@@ -28,7 +28,7 @@ MIME_TYPES = {
 # Served gzip-compressed when the client accepts it, as a static host would (wheels, PNGs and
 # other zips are compressed already).
 COMPRESSIBLE = {".html", ".js", ".mjs", ".css", ".json", ".webmanifest", ".svg", ".wasm", ".onnx",
-                ".zip", ".txt"}  # fmt: skip
+                ".ort", ".zip", ".txt"}  # fmt: skip
 
 
 @functools.lru_cache(maxsize=256)

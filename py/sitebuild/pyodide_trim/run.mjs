@@ -3,7 +3,8 @@
 //    onnxruntime-web: logits of the right shape, so every stage after the model runs) and lists
 //    the modules they imported;
 // 2. trim_bundle.py rewrites the standard library zip and the wheels without what was not (and
-//    the standard library's sources without docstrings and comments: strip_docs.py).
+//    the standard library's sources without docstrings and comments: strip_docs.py; the
+//    modules imported before the page is ready compiled to bytecode).
 //   node run.mjs CORE_DIR BUNDLE_DIR MODEL_DIR   (prints trim_bundle's JSON report)
 // CORE_DIR is the pyodide npm package (its pyodide.mjs/.asm.js run here); BUNDLE_DIR the site's
 // Python (lock, stdlib zip, wheels), read and rewritten. The core is not loaded from the site's
@@ -44,13 +45,16 @@ for (const [from, to] of [[modelDir, '/model'], [bundleDir, '/bundle']]) {
   py.FS.mkdirTree(to);
   py.FS.mount(py.FS.filesystems.NODEFS, { root: from }, to);
 }
+// What the worker imports before it can take a photo (python-runtime.js's IMPORTS and the
+// snapshot's self-check): these standard library modules ship as bytecode (trim_bundle.py).
+const startup = py.runPython('import hashlib, io, numpy, PIL.Image, sceneseg.browser, sys\nsorted(sys.modules)').toJs();
 try {
   const script = (name) => readFileSync(new URL(name, here), 'utf-8');
   py.runPython(script('browser_flows.py'));
   const modules = await py.globals.get('run_flows')();
   py.runPython(script('strip_docs.py')); // strip_docs(), used by trim_bundle.py
   py.runPython(script('trim_bundle.py'));
-  process.stdout.write(py.globals.get('trim')(modules));
+  process.stdout.write(py.globals.get('trim')(modules, JSON.stringify(startup)));
 } catch (error) {
   process.stderr.write(`${error.message}\n`); // the Python traceback, not Pyodide's minified JS
   process.exit(1);
