@@ -118,7 +118,8 @@ def test_one_visit_of_each_page(playwright, built_site, tmp_path):
             # The server gzips as a static host does: fewer bytes on the wire than in the files.
             sent = result["bytes"]
             assert sent["file_bytes"] > sent["wire_bytes"] > 1_000_000, (name, sent)
-            assert any(f.endswith(".onnx") for f in sent["files"]), sent["files"]
+            # The model file: the peer's .onnx, SceneSeg's ORT-format copy (sitebuild/ort_format).
+            assert any(f.endswith((".onnx", ".ort")) for f in sent["files"]), sent["files"]
             app.find_processes()
             assert PeakRss(app.processes).sample() > 50e6
             threads[name] = app.threads()

@@ -71,7 +71,8 @@ def test_model_files_verify_against_the_manifest(built_site):
 def test_the_wasm_files_are_the_onnx_in_ort_format(built_site, tmp_path):
     """sitebuild/ort_format: what the WASM backend loads is each q8/fp32 .onnx converted to
     ORT format at build time: listed with its sha256, the same logits as its .onnx (native
-    onnxruntime, the same graph optimisation), and the same bytes when made again."""
+    onnxruntime, the same graph optimisation), and so is a conversion made again (its bytes
+    may differ: onnxruntime writes some tables in heap-address order)."""
     folder = built_site / "models" / STANDIN_ID
     shipped = json.loads((folder / "manifest.json").read_text())
     assert shipped["wasm_files"] == {"q8": "onnx/model_quantized.ort", "fp32": "onnx/model.ort"}
@@ -83,14 +84,14 @@ def test_the_wasm_files_are_the_onnx_in_ort_format(built_site, tmp_path):
         assert path.read_bytes()[4:8] == b"ORTM"  # the ORT format's file identifier
         assert shipped["files"][name] == {"size": path.stat().st_size, "sha256": sha256_file(path)}
         onnx = folder / shipped["precisions"][precision]
-        logits = [
-            ort.InferenceSession(str(p), extended).run(None, {"pixel_values": pixels})[0]
-            for p in (onnx, path)
-        ]
-        np.testing.assert_array_equal(logits[0], logits[1])
         again = tmp_path / f"{precision}.ort"
         convert(onnx, again)
-        assert sha256_file(again) == sha256_file(path), f"{name}: another build, other bytes"
+        logits = [
+            ort.InferenceSession(str(p), extended).run(None, {"pixel_values": pixels})[0]
+            for p in (onnx, path, again)
+        ]
+        np.testing.assert_array_equal(logits[0], logits[1])
+        np.testing.assert_array_equal(logits[0], logits[2])
 
 
 def test_no_file_names_another_origin(built_site):

@@ -10,7 +10,8 @@ loads the verified .onnx with graph optimisation 'extended' and saves the optimi
 .ort (convert.mjs). Only for the files the WASM backend runs (q8, fp32): WebGPU keeps the .onnx,
 whose graph it optimises for its own kernels. onnxruntime writes some tables in hash order
 seeded by addresses, so the conversion runs with address randomisation off (setarch -R) and
-V8's random seed fixed: the same .onnx then gives the same .ort bytes on every build.
+V8's random seed fixed: the same .onnx then gives the same .ort bytes as a rule, though not
+on every run (see convert); a build whose .ort differs is a new version of the site.
 
 Without a usable onnxruntime-node (another version than onnxruntime-web's, or none), the build
 says so and ships no .ort: the WASM backend then loads the .onnx, as before.
@@ -48,11 +49,11 @@ def converter_problem() -> str | None:
 
 def convert(onnx: Path, out: Path) -> None:
     """onnx -> out (.ort). onnxruntime writes some tables in an order that follows heap
-    addresses, so everything that could move them is held still: address randomisation off
-    (setarch -R), V8's seed fixed, one thread, and the same paths and environment whatever
-    the checkout's or the build's folder (a scratch folder of fixed name length, the package
-    reached through links in it). Then the same .onnx gives the same .ort on every build
-    on a machine (another node or kernel may order them otherwise: still a valid file)."""
+    addresses, so what could move them is held still: address randomisation off (setarch -R),
+    V8's seed fixed, one thread, the same paths and environment whatever the checkout (a
+    scratch folder, the packages reached through links in it), no standard input. Two
+    conversions then give the same bytes as a rule (tested here from two checkouts), but not
+    always (a CI run's build and its test differed): the file is the same model either way."""
     with tempfile.TemporaryDirectory(prefix="sceneseg-ort-") as scratch:
         work = Path(scratch)
         (work / "node_modules").mkdir()
@@ -65,7 +66,10 @@ def convert(onnx: Path, out: Path) -> None:
         if shutil.which("setarch"):
             command = [shutil.which("setarch"), "-R", *command]
         env = {"PATH": "/usr/bin:/bin", "LANG": "C"}
-        subprocess.run(command, check=True, env=env, cwd=work, capture_output=True, text=True)
+        subprocess.run(
+            command, check=True, env=env, cwd=work, stdin=subprocess.DEVNULL, capture_output=True,
+            text=True,
+        )  # fmt: skip
         if (work / "out.ort").read_bytes()[4:8] != b"ORTM":
             raise RuntimeError(f"{out.name} is not an ORT-format file")
         shutil.move(work / "out.ort", out)
