@@ -50,7 +50,6 @@ import time
 from pathlib import Path
 
 import psutil
-from PIL import Image
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,22 +64,24 @@ from peer_pages import (  # noqa: E402
     renderer_processes,
     wait_for,
 )
+from resolution_native import (  # noqa: E402
+    GIB,
+    MB,
+    MODES,
+    SECOND,
+    SIZES,
+    SOURCE,
+    brief,
+    fmt,
+    log,
+    make_photo,
+    median,
+    native_runs,
+    photo_name,
+)
 
-from devharness import CHROMIUM, SHARED, serve_site  # noqa: E402
+from devharness import CHROMIUM, serve_site  # noqa: E402
 
-SOURCE = SHARED / "photos" / "ade20k-val" / "ADE_val_00000001.jpg"  # 683x512
-SECOND = SHARED / "photos" / "ade20k-val" / "ADE_val_00000002.jpg"  # the warm-up test's 2nd
-# Photo key -> its size. 4:3 sizes as a phone writes them; panoramas as strips of the photo.
-SIZES = {
-    "0.24": (566, 424),
-    "2": (1632, 1224),
-    "12": (4032, 3024),
-    "3:1": (3072, 1024),
-    "4:1": (4096, 1024),
-}
-MODES = ("square", "keep", "detail")
-MB = 2**20
-GIB = 2**30
 # The confidence map is on screen (photo-view.js); its failure is shown in #threshold-note.
 CONFIDENCE = """() => {
   if (document.body.dataset.confidence === 'ready') return 'ok';
@@ -88,26 +89,6 @@ CONFIDENCE = """() => {
   return note.startsWith('No confidence map') ? note : false;
 }"""
 WARMED = "() => document.querySelector('#engine')?.dataset.warmupMs ? 'ok' : false"
-
-
-def make_photo(source: Path, size: tuple[int, int], dest: Path) -> Path:
-    """`source` cropped to `size`'s aspect ratio (centred), resized to `size`."""
-    image = Image.open(source).convert("RGB")
-    ratio = size[0] / size[1]
-    w, h = image.size
-    if w / h > ratio:
-        crop_w = round(h * ratio)
-        image = image.crop(((w - crop_w) // 2, 0, (w - crop_w) // 2 + crop_w, h))
-    else:
-        crop_h = round(w / ratio)
-        image = image.crop((0, (h - crop_h) // 2, w, (h - crop_h) // 2 + crop_h))
-    path = dest / f"{source.stem}-{size[0]}x{size[1]}.jpg"
-    image.resize(size, Image.Resampling.LANCZOS).save(path, quality=92)
-    return path
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # ---- the page -------------------------------------------------------------------------------
@@ -252,92 +233,7 @@ def two_photos(browser, url, photo, second, timeout_s, foreign, warm_wait_s=120)
     }
 
 
-def brief(record: dict) -> str:
-    parts = [one_line(record["first"])]
-    if record.get("second"):
-        parts.append("again: " + one_line(record["second"]))
-    return "; ".join(parts)
-
-
-def one_line(result: dict) -> str:
-    if "error" in result:
-        return f"ERROR {result['error']}"
-    return (
-        f"model {result['model_ms']:.0f} ms, total {result['total_ms']:.0f} ms, "
-        f"{result['input'][0]}x{result['input'][1]} in {result['windows']} window(s), "
-        f"RSS {result['baseline_rss_mb']:.0f} -> peak {result['peak_rss_mb']:.0f} MB"
-    )
-
-
-# ---- native ---------------------------------------------------------------------------------
-
-# Runs in a subprocess of its own per case, so that its peak RSS is this case's alone. The
-# peak after the first photo includes the 512x512 warm-up's (smaller: the same model at 512²).
-NATIVE_CHILD = """
-import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
-import psutil
-from PIL import Image
-from devharness.reference import native_segmenter
-segmenter = native_segmenter(sys.argv[2])
-segmenter.segment_sync(Image.new('RGB', (512, 512), (120, 110, 100)), resolution='square')
-results = []
-for path in sys.argv[4:]:
-    data = open(path, 'rb').read()
-    baseline = psutil.Process().memory_info().rss
-    start = time.perf_counter()
-    result = segmenter.segment_sync(data, resolution=sys.argv[3])
-    total = (time.perf_counter() - start) * 1000
-    results.append({'model_ms': result.timings_ms['model'], 'total_ms': total,
-        'windows': result.resolution['windows'], 'input': result.resolution['input'],
-        'baseline_rss_mb': baseline / 2**20,
-        'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        'timings': result.timings_ms})
-print(json.dumps(results))
-"""
-
-
-def native_runs(photos, seconds, modes, sizes, args, out) -> None:
-    """Per repeat, photo and mode a subprocess: the photo, then (unless --once) the second."""
-    for run in range(args.repeat):
-        for size in sizes:
-            for mode in modes:
-                paths = [photos[size]] + ([] if args.once else [seconds[size]])
-                command = [sys.executable, "-c", NATIVE_CHILD, str(ROOT / "py"), args.precision]
-                try:
-                    done = subprocess.run(
-                        [*command, mode, *map(str, paths)],
-                        capture_output=True,
-                        text=True,
-                        timeout=args.timeout,
-                    )
-                    if done.returncode:
-                        results = [{"error": " ".join(done.stderr.strip().splitlines()[-1:])}]
-                    else:
-                        results = json.loads(done.stdout.strip().splitlines()[-1])
-                except subprocess.TimeoutExpired:
-                    results = [{"error": f"timed out after {args.timeout:.0f} s"}]
-                record = {"first": results[0], "second": results[1] if len(results) > 1 else None}
-                out["native"].setdefault(mode, {}).setdefault(size, []).append(record)
-                save_partial(args, out)
-                log(f"native {mode} {size} run {run + 1}: {brief(record)}")
-
-
 # ---- the report -----------------------------------------------------------------------------
-
-
-def values(records: list[dict], part: str, key: str) -> list[float]:
-    found = []
-    for record in records:
-        result = record.get(part)
-        if result and "error" not in result and result.get(key) is not None:
-            found.append(result[key])
-    return found
-
-
-def median(records: list[dict], part: str, key: str) -> float | None:
-    found = values(records, part, key)
-    return statistics.median(found) if found else None
 
 
 def steady_peak(records: list[dict]) -> float | None:
@@ -356,10 +252,6 @@ def steady_peak(records: list[dict]) -> float | None:
     return statistics.median(found) if found else None
 
 
-def fmt(value, spec=".0f") -> str:
-    return "–" if value is None else f"{value:{spec}}"
-
-
 def run_shape(result: dict, size: int = 512) -> str:
     """The shape each model run sees: the input, or detail's S x S windows (S = 512 assumed:
     the B0 stand-in)."""
@@ -367,11 +259,6 @@ def run_shape(result: dict, size: int = 512) -> str:
     if result["windows"] > 1:
         width, height = min(width, size), min(height, size)
     return f"{width}x{height}"
-
-
-def photo_name(size: str) -> str:
-    w, h = SIZES[size]
-    return f"{w}x{h} ({size}{'' if ':' in size else ' MP'})"
 
 
 def report(out: dict) -> str:
@@ -593,7 +480,9 @@ def main() -> None:
             if not args.no_page:
                 page_part(args, photos, seconds, modes, sizes, out)
             if not args.no_native:
-                native_runs(photos, seconds, modes, sizes, args, out)
+                native_runs(
+                    photos, seconds, modes, sizes, args, out, lambda _: save_partial(args, out)
+                )
         finally:
             out["load_end"] = tuple(round(x, 2) for x in os.getloadavg())
             warmups = [

@@ -88,3 +88,20 @@ def test_bench_providers_table(tmp_path):
     if "cuda" in MISSING:
         assert cuda["status"].startswith("not available") and "onnxruntime-gpu" in cuda["status"]
     assert "| segformer-b0-ade-synthetic | q8 | cpu |" in run.stdout
+
+
+def test_the_webgpu_plugin_package_is_used_when_installed(tmp_path, monkeypatch):
+    """onnxruntime-ep-webgpu (a separate package) is registered by --provider webgpu and auto;
+    one that cannot be registered is an error for webgpu, and auto goes on to the CPU. (Its
+    session on a real GPU: bench/resolution_native.py on the GPU machine, docs/resolution.md.)"""
+    import types
+
+    from sceneseg.tools.native import ProviderError, resolve_provider
+
+    fake = types.ModuleType("onnxruntime_ep_webgpu")
+    fake.get_ep_name = lambda: "WebGpuExecutionProvider"
+    fake.get_library_path = lambda: str(tmp_path / "libonnxruntime_providers_webgpu.so")
+    monkeypatch.setitem(sys.modules, "onnxruntime_ep_webgpu", fake)
+    with pytest.raises(ProviderError, match="onnxruntime-ep-webgpu: .*libonnxruntime_providers"):
+        resolve_provider("webgpu")
+    assert resolve_provider("auto") == "cpu"

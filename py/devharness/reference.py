@@ -8,13 +8,16 @@ from devharness.paths import STANDIN_DIR, STANDIN_ID
 
 
 @functools.cache
-def native_segmenter(precision: str):
-    """The stand-in model's Segmenter at ``precision`` (q8, fp32, ...), made once per process."""
+def native_segmenter(precision: str, provider: str = "cpu"):
+    """The stand-in model's Segmenter at ``precision`` (q8, fp32, ...) on onnxruntime's
+    ``provider`` (cpu, cuda, webgpu, ...), made once per process."""
     from sceneseg.model import ModelInfo
     from sceneseg.pipeline import Segmenter
     from sceneseg.tools.manifest import Manifest
     from sceneseg.tools.native import OnnxRuntimeBackend
 
     manifest = Manifest.named(STANDIN_ID)
-    backend = OnnxRuntimeBackend(STANDIN_DIR / manifest.precisions[precision], label=precision)
+    backend = OnnxRuntimeBackend(
+        STANDIN_DIR / manifest.precisions[precision], label=precision, provider=provider
+    )
     return Segmenter(ModelInfo.from_dir(STANDIN_DIR), backend)
