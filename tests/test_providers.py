@@ -102,6 +102,6 @@ def test_the_webgpu_plugin_package_is_used_when_installed(tmp_path, monkeypatch)
     fake.get_ep_name = lambda: "WebGpuExecutionProvider"
     fake.get_library_path = lambda: str(tmp_path / "libonnxruntime_providers_webgpu.so")
     monkeypatch.setitem(sys.modules, "onnxruntime_ep_webgpu", fake)
-    with pytest.raises(ProviderError, match="onnxruntime-ep-webgpu: .*libonnxruntime_providers"):
+    with pytest.raises(ProviderError, match=r"onnxruntime-ep-webgpu: .*libonnxruntime_providers"):
         resolve_provider("webgpu")
     assert resolve_provider("auto") == "cpu"

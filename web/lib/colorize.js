@@ -64,10 +64,28 @@ export function colorize(values, lut, { out, mask, threshold = 0 } = {}) {
   return rgba;
 }
 
+/** Pixels coloured at a time by colorizedBitmap: 1 MP, 4 MB of RGBA. */
+const STRIP_PIXELS = 1 << 20;
+
 /**
- * RGBA bytes as an ImageBitmap the page shows without copying (browsers and workers only).
- * premultiplyAlpha 'none' and no colour space conversion: pixels are as written, no extra pass.
+ * colorize() straight into an ImageBitmap, a strip of rows at a time (workers, or pages with
+ * OffscreenCanvas): no full-size RGBA array beside the bitmap, which at 12 MP would be 46 MB
+ * more at the peak and 46 MB of garbage after it.
+ * @param {Uint8Array} values  width * height bytes, row-major
+ * @returns {ImageBitmap}
  */
-export function rgbaBitmap(rgba, width, height) {
-  return createImageBitmap(new ImageData(rgba, width, height), { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+export function colorizedBitmap(values, lut, width, height, { mask, threshold = 0 } = {}) {
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d');
+  const rows = Math.max(1, Math.min(height, Math.floor(STRIP_PIXELS / width)));
+  let strip = new ImageData(width, rows);
+  for (let y = 0; y < height; y += rows) {
+    const count = Math.min(rows, height - y);
+    if (count !== strip.height) strip = new ImageData(width, count);
+    const start = y * width;
+    const end = start + count * width;
+    colorize(values.subarray(start, end), lut, { out: strip.data, mask: mask?.subarray(start, end), threshold });
+    context.putImageData(strip, 0, y);
+  }
+  return canvas.transferToImageBitmap();
 }

@@ -13,14 +13,13 @@
 //                threshold: 0..255}
 // Messages out: {type: 'photo', seq, bitmap|null}
 //               {type: 'paint', seq, bitmap}
-import { colorize, greyLut, rgbaBitmap } from './colorize.js';
+import { colorizedBitmap, greyLut } from './colorize.js';
 import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
 
 let labels = null;
 let confidence = null;
 let width = 0;
 let height = 0;
-let rgba = null; // reused output buffer (RGBA bytes)
 const decoded = new Map(); // key -> Promise<{raw: ImageBitmap, orientation}>
 
 self.onmessage = async ({ data: message }) => {
@@ -39,7 +38,6 @@ self.onmessage = async ({ data: message }) => {
   } else if (message.type === 'labels') {
     ({ labels, width, height } = message);
     confidence = null;
-    rgba = null;
   } else if (message.type === 'confidence') {
     confidence = message.confidence;
   } else if (message.type === 'paint') {
@@ -55,13 +53,13 @@ async function decode(file) {
     createImageBitmap(file),
   ]);
   // Drawing into a 2D canvas below follows the decoder's orientation; add ours if it has none.
-  return { raw, orientation: applied ? 1 : orientation };
+  return { raw, orientation: applied ? 1 : orientation, tagged: orientation !== 1 };
 }
 
 /** The photo upright at width x height (the labels' size), or null if the browser cannot decode it. */
 async function uprightPhoto(photo, { width, height }) {
   if (!photo) return null;
-  const { raw, orientation } = photo;
+  const { raw, orientation, tagged } = photo;
   let { width: w, height: h, matrix } = orientationTransform(orientation, raw.width, raw.height);
   if (w !== width || h !== height) {
     // The decoder applied the orientation after all (or there was none to apply).
@@ -71,6 +69,11 @@ async function uprightPhoto(photo, { width, height }) {
     raw.close();
     return null;
   }
+  // No orientation tag: the decoded bitmap itself is the upright photo, not a copy drawn from
+  // it (46 MB more at 12 MP, beside the overlay's). A tagged one is drawn even where the
+  // decoder orients: its bitmap keeps the stored pixels and applies the tag only when drawn
+  // (a bitmaprenderer canvas would show it as stored).
+  if (!tagged && matrix.join() === '1,0,0,1,0,0') return raw;
   const canvas = new OffscreenCanvas(w, h);
   const context = canvas.getContext('2d');
   context.setTransform(...matrix);
@@ -82,8 +85,6 @@ async function uprightPhoto(photo, { width, height }) {
 /** Each pixel in lut[class], or its confidence in grey (web/lib/colorize.js, the one colouring
  *  function the engine worker's overlays use too); below the threshold: transparent. */
 async function paint({ mode, lut, threshold }) {
-  rgba ??= new Uint8ClampedArray(width * height * 4);
-  if (mode === 'confidence' && confidence) colorize(confidence, greyLut(threshold), { out: rgba });
-  else colorize(labels, lut, { out: rgba, mask: confidence, threshold });
-  return rgbaBitmap(rgba, width, height);
+  if (mode === 'confidence' && confidence) return colorizedBitmap(confidence, greyLut(threshold), width, height);
+  return colorizedBitmap(labels, lut, width, height, { mask: confidence, threshold });
 }
