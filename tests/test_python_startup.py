@@ -19,7 +19,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHOTOS, PYODIDE_MIRROR, ROOT, AppPage, run_in_pyodide
+from conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHOTOS,
+    PYODIDE_MIRROR,
+    ROOT,
+    AppPage,
+    run_in_pyodide,
+    serve_site,
+)
 from sceneseg.tools.manifest import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -185,16 +194,20 @@ def test_precompiling_is_deterministic(built_site, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def visitor(playwright, site_url, tmp_path_factory):
-    """One visitor with a persistent profile; visit() (re)launches the browser when asked."""
+def visitor(playwright, built_site, tmp_path_factory):
+    """One visitor with a persistent profile; visit() (re)launches the browser when asked.
+    The site is a copy of the build served on its own port (visit.site): a test makes it a new
+    build by changing its build-info.json, as a deployment would."""
     profile = tmp_path_factory.mktemp("profile")
+    site = tmp_path_factory.mktemp("site") / "site"
+    shutil.copytree(built_site, site)
     state = {"context": None}
 
     def launch():
         if state["context"]:
             state["context"].close()
-        # No service worker: these tests are about Python's snapshot, and one test changes
-        # build-info.json through page routing, which a service worker's fetches would bypass.
+        # No service worker: these tests are about Python's snapshot (and the service worker
+        # would keep serving the old build-info.json from its cache).
         context = playwright.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,
@@ -214,9 +227,12 @@ def visitor(playwright, site_url, tmp_path_factory):
         return app, start
 
     visit.context = lambda: state["context"]
-    yield visit
-    if state["context"]:
-        state["context"].close()
+    visit.site = site
+    with serve_site(site) as port:
+        site_url = f"http://127.0.0.1:{port}/"
+        yield visit
+        if state["context"]:
+            state["context"].close()
 
 
 def labels_of(app, tmp_path, name):
@@ -275,11 +291,12 @@ def test_a_new_build_ignores_the_old_snapshot(visitor, tmp_path):
     context = visitor.context()
     old = wait_for_snapshot(context.pages[0])
 
-    def new_build(route):  # the same site with a different build-info.json
-        response = route.fetch()
-        route.fulfill(response=response, body=response.text() + "\n")
-
-    context.route("**/build-info.json", new_build)
+    # A new build: the same site with a different build-info.json, changed on disk (not by
+    # Playwright's routing: enabling that waits on every worker, and onnxruntime's threads in
+    # the model's worker never answer while they wait for work, so the call never returns).
+    build_info = visitor.site / "build-info.json"
+    original = build_info.read_bytes()
+    build_info.write_bytes(original + b"\n")
     try:
         app, start = visitor()
         assert start["mode"] == "normal" and not start.get("fallback")
@@ -287,4 +304,4 @@ def test_a_new_build_ignores_the_old_snapshot(visitor, tmp_path):
         assert new["key"] != old["key"]
         assert np.array_equal(labels_of(app, tmp_path, "new-build"), visitor.first_labels)
     finally:
-        context.unroute("**/build-info.json")
+        build_info.write_bytes(original)

@@ -8,12 +8,13 @@ photo picked a moment later gets steady-state speed. The labels are the same eit
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED, native_segmenter
+from conftest import SHARED, native_segmenter, serve_site
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -111,9 +112,50 @@ def test_build_info_given_later_holds_messages_behind_init(browser, site_url):
     context.close()
 
 
+def worker_urls(context, page) -> list[str]:
+    """Every dedicated worker alive in the browser (nested ones too), by script URL."""
+    cdp = context.new_cdp_session(page)
+    targets = cdp.send("Target.getTargets")["targetInfos"]
+    return sorted(t["url"].rsplit("/", 1)[-1] for t in targets if t["type"] == "worker")
+
+
 def labels_of(page, tmp_path) -> np.ndarray:
     page.wait_for_selector("#download-labels[aria-disabled=false]")
     with page.expect_download() as download:
         page.click("#download-labels")
     download.value.save_as(tmp_path / "labels.png")
     return np.asarray(Image.open(tmp_path / "labels.png"))
+
+
+@pytest.mark.parametrize("model_worker", ["started", "fails to load"])
+def test_the_wasm_session_runs_in_the_model_worker(model_worker, browser, built_site, tmp_path):
+    """web/worker/model-worker.js: the WASM session in a worker of its own, beside Python's; if
+    that worker cannot start (here: its script is missing from the site), the session is made
+    in the engine's worker, with the same labels."""
+    site = tmp_path / "site"
+    shutil.copytree(built_site, site)
+    if model_worker == "fails to load":
+        (site / "worker" / "model-worker.js").unlink()
+    context = browser.new_context(accept_downloads=True, service_workers="block")
+    page = context.new_page()
+    with serve_site(site) as port:
+        page.goto(f"http://127.0.0.1:{port}/")
+        check_session_worker(model_worker, context, page, tmp_path)
+    context.close()
+
+
+def check_session_worker(model_worker, context, page, tmp_path):
+    page.wait_for_selector("body[data-ready=true]", timeout=180_000)
+    startup = json.loads(engine_data(page)["startup"])
+    workers = worker_urls(context, page)
+    if model_worker == "started":
+        assert startup["session_worker"] == "model"
+        assert workers.count("model-worker.js") == 1 and workers.count("segment-worker.js") == 1
+    else:
+        assert startup["session_worker"] == "engine"
+        assert "model-worker.js" not in workers
+    assert startup["session_create"] > 0
+    page.set_input_files("#file", str(PHOTO))
+    page.wait_for_selector("body[data-result='1']", timeout=120_000)
+    expected = native_segmenter("q8").segment_sync(PHOTO.read_bytes()).labels
+    assert (labels_of(page, tmp_path) == expected).mean() >= 0.995

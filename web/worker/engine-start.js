@@ -7,6 +7,7 @@ import { chooseBackend, probeWebGPU, WEBGPU_PRECISIONS } from './backend-choice.
 import { fetchVerified, hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
 import { loadModelFile } from './model-cache.js';
 import { openModelRunner } from './model-runner.js';
+import { startModelWorker } from './model-worker-runner.js';
 import { pythonStart, startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
@@ -47,6 +48,19 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
       ? { summary: { gpu: Boolean(self.navigator.gpu), adapter: null } }
       : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
   const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
+  // A WASM session is made in a worker of its own (model-worker-runner.js says why), started
+  // now so that its onnxruntime-web bundle loads while the model file is read. For WebGPU it
+  // starts only if WASM has to take over.
+  let modelWorker = null;
+  const wasmWorker = () => {
+    try {
+      return (modelWorker ??= startModelWorker());
+    } catch (error) {
+      console.warn(`no worker for the model (${error.message}); the session runs in the engine's worker`);
+      return null; // a browser without nested workers
+    }
+  };
+  if (choice.backend === 'wasm') wasmWorker()?.prepare(new URL(runtimes.wasm.module, SITE).href);
 
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
@@ -102,7 +116,8 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     cache = { ...onnx.cache, source: onnx.source };
     if (onnx.cache.note) progress('cache', onnx.cache.note);
     progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
-    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage: record } };
+    const worker = name === 'wasm' ? wasmWorker() : null;
+    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage: record, worker } };
   };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>
@@ -113,7 +128,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   const describe = (c) => ({ ...c, file: sessionFile(model, c.backend, c.precision) });
   const onSwitch = (now, message) => post({ type: 'backend', message, choice: describe(now) }); // an event (engine-protocol.js)
 
-  // The session is created while Python may still be starting.
+  // The session is created while Python may still be starting: for WASM in the model's worker.
   const tSession = performance.now();
   const [runner, [config, preprocessor]] = await Promise.all([
     openModelRunner({ choice, precisions, load, onSwitch, testFail: webgpuFail }),
@@ -143,6 +158,7 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   };
   const skipWarmUp = () => runner.armTestFailure?.();
   stage('total', t0);
+  startup.session_worker = runner.worker; // 'model': the session in its own worker
   // When this start began, on the page's clock (ms since its navigation): the time before it
   // is the page's and the worker's own loading.
   const workerCreatedAt = performance.timeOrigin - (pageOrigin ?? performance.timeOrigin);

@@ -3,7 +3,8 @@
 // Two layers:
 // - createModelRunner(modelBytes, choice, runtime): one session on one backend ('wasm' or
 //   'webgpu'). Each backend has its own onnxruntime-web bundle, imported only when chosen,
-//   so a visitor downloads only the runtime the backend needs.
+//   so a visitor downloads only the runtime the backend needs. A WASM session is made in the
+//   model's own worker when the engine gives one (model-worker.js, which calls this too).
 // - openModelRunner(...): the runner Python holds for the worker's life. It starts on the
 //   chosen backend and, when WebGPU fails (session creation, a run, a lost device), switches
 //   to WASM for this run and every later one: the failed run is done again on WASM with the
@@ -32,13 +33,24 @@ const GPU_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query'];
  * @param {{backend: 'wasm'|'webgpu', precision: string}} choice
  * @param {{module: string, wasmBinary?: Uint8Array, adapter?: GPUAdapter,
  *          outputLocation?: 'cpu'|'gpu-buffer', testFail?: string,
- *          onStage?: (name: string, ms: number) => void}} runtime
+ *          onStage?: (name: string, ms: number) => void, worker?: object}} runtime
  *     module: URL of the bundle; wasmBinary: its verified WASM binary (without it, the bundle
  *     fetches its binary by URL from vendor/onnxruntime-web/); adapter: for WebGPU;
  *     testFail: 'session' makes session creation fail (tests of the fallback only);
- *     onStage: told how long importing the bundle and creating the session took
+ *     onStage: told how long importing the bundle and creating the session took;
+ *     worker: the model's worker (model-worker-runner.js), where a WASM session is then made
  */
 export async function createModelRunner(modelBytes, choice, runtime) {
+  // WASM in the model's own worker (model-worker-runner.js), where the engine has started one;
+  // in this thread if that worker itself failed (its script did not load, it crashed).
+  if (choice.backend === 'wasm' && runtime.worker) {
+    try {
+      return await runtime.worker.open(modelBytes, choice, runtime);
+    } catch (error) {
+      if (!runtime.worker.broken) throw error;
+      console.warn(`${error.message}; the session runs in the engine's worker`);
+    }
+  }
   const importing = performance.now();
   const ort = await import(runtime.module);
   runtime.onStage?.('runtime_import', performance.now() - importing);
@@ -66,6 +78,7 @@ async function wasmRunner(ort, modelBytes, { precision }, { onStage }) {
     backend: 'wasm',
     name: `wasm (${precision}, ${threads} thread${threads > 1 ? 's' : ''})`,
     threads,
+    worker: self.name === 'model' ? 'model' : 'engine', // which worker holds the session
     timings,
     run: (pixelsProxy) => runSession(ort, session, pixelsProxy, timings),
     release: () => session.release(),
@@ -215,6 +228,10 @@ export async function openModelRunner({ choice, precisions, load, onSwitch, test
     },
     get threads() {
       return current.threads ?? 0;
+    },
+    /** Which worker holds the session: 'model' (its own) or 'engine' (Python's). */
+    get worker() {
+      return current.worker ?? 'engine';
     },
     get choice() {
       return choice;

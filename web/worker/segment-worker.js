@@ -1,4 +1,5 @@
-// The worker: Python (Pyodide) + onnxruntime-web, off the UI thread. This file is its entry:
+// The engine's worker: Python (Pyodide) + onnxruntime-web, off the UI thread (a WASM session
+// in a worker of its own, model-worker.js, which engine-start.js starts). This file is its entry:
 // the messages (lib/engine-protocol.js lists every one), one job at a time in order,
 // cancellation, idle time. Start-up is in engine-start.js, the photo jobs in photo-jobs.js,
 // video and batches in video-frames.js and batch-zip.js.

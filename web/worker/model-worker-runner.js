@@ -1,0 +1,84 @@
+// The engine's end of the model's own worker (model-worker.js): a WASM runner with the same
+// face as model-runner.js's (name, threads, timings, run, release) whose session lives there.
+//
+// Why a worker of its own: creating the session (0.4-0.9 s: onnxruntime's WASM instantiated, the
+// graph loaded and optimised) and Python's start (a snapshot's restore, or a first visit's
+// normal start) are both synchronous work; on one thread they take turns, on two they overlap.
+// onnxruntime-web's own `env.wasm.proxy` does not apply here: it works only in a page.
+//
+// A run copies its input out of Pyodide's memory (3 MB at 512x512) and hands the copy over; the
+// logits come back handed over too (onnxruntime copies them out of its memory anyway).
+
+/** Start the model's worker; `prepare(module)` may follow at once, `open(...)` once the model file is read. */
+export function startModelWorker() {
+  // Named 'model': the session reports where it runs (model-runner.js).
+  const worker = new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module', name: 'model' });
+  const pending = new Map(); // id -> [resolve, reject]
+  let nextId = 0;
+  let broken = null; // the worker's own failure (its script did not load, it crashed)
+  const call = (type, fields = {}, transfer = []) =>
+    new Promise((resolve, reject) => {
+      if (broken) return reject(broken);
+      const id = ++nextId;
+      pending.set(id, [resolve, reject]);
+      worker.postMessage({ type, id, ...fields }, transfer);
+    });
+  worker.onmessage = ({ data: { id, value, error } }) => {
+    const [resolve, reject] = pending.get(id) ?? [];
+    pending.delete(id);
+    if (error !== undefined) reject?.(new Error(error));
+    else resolve?.(value);
+  };
+  worker.onerror = (event) => {
+    event.preventDefault();
+    broken = new Error(`the model's worker failed (${event.message || 'it could not start'})`);
+    for (const [, reject] of pending.values()) reject(broken);
+    pending.clear();
+  };
+
+  return {
+    /** The worker's own failure, if it failed: the caller then makes the session elsewhere. */
+    get broken() {
+      return broken;
+    },
+    /** Import onnxruntime-web's bundle there now, while the model file is still being read. */
+    prepare(module) {
+      worker.postMessage({ type: 'prepare', module });
+    },
+    /**
+     * Create the session there.
+     * @returns {Promise<object>} the runner
+     */
+    async open(modelBytes, choice, { module, onStage }) {
+      // Copied (4 MB, a few ms), not handed over: if the worker fails, the bytes are still here.
+      const { name, threads, worker: where, stages } = await call('open', { modelBytes, choice, module });
+      for (const [stage, ms] of Object.entries(stages)) onStage?.(stage, ms);
+      const timings = {};
+      return {
+        backend: 'wasm',
+        name,
+        threads,
+        worker: where,
+        timings,
+        async run(pixelsProxy) {
+          const buffer = pixelsProxy.getBuffer('f32');
+          let data;
+          let dims;
+          try {
+            data = buffer.data.slice(); // a view into Pyodide's memory: copied, never handed over
+            dims = [...buffer.shape];
+          } finally {
+            buffer.release();
+          }
+          const output = await call('run', { data, dims }, [data.buffer]);
+          Object.assign(timings, output.timings);
+          return { data: output.data, dims: output.dims };
+        },
+        async release() {
+          await call('release').catch(() => {});
+          worker.terminate();
+        },
+      };
+    },
+  };
+}
