@@ -292,8 +292,8 @@ def test_a_new_build_ignores_the_old_snapshot(visitor, tmp_path):
     old = wait_for_snapshot(context.pages[0])
 
     # A new build: the same site with a different build-info.json, changed on disk (not by
-    # Playwright's routing: enabling that waits on every worker, and onnxruntime's threads in
-    # the model's worker never answer while they wait for work, so the call never returns).
+    # Playwright's routing: enabling it waits on every worker, and once the model's worker has
+    # run a photo the call never returns; most likely onnxruntime's waiting threads there).
     build_info = visitor.site / "build-info.json"
     original = build_info.read_bytes()
     build_info.write_bytes(original + b"\n")
