@@ -76,6 +76,7 @@ from resolution_native import (  # noqa: E402
     log,
     make_photo,
     median,
+    modes_and_sizes,
     native_runs,
     photo_name,
 )
@@ -449,11 +450,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write resolution.md and resolution.json here")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per photo or start")
     args = parser.parse_args()
-    modes = [m for m in args.modes.split(",") if m]
-    sizes = [s for s in args.sizes.split(",") if s]
-    for name, given, allowed in (("--modes", modes, MODES), ("--sizes", sizes, SIZES)):
-        if bad := [v for v in given if v not in allowed]:
-            parser.error(f"{name}: {bad} not in {list(allowed)}")
+    modes, sizes = modes_and_sizes(parser, args)
 
     # A `timeout` or kill -TERM still writes the report of what was measured (finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -220,6 +220,16 @@ def report(out: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def modes_and_sizes(parser, args) -> tuple[list[str], list[str]]:
+    """--modes and --sizes as lists, each value checked (a parser error names a bad one)."""
+    modes = [m for m in args.modes.split(",") if m]
+    sizes = [s for s in args.sizes.split(",") if s]
+    for name, given, allowed in (("--modes", modes, MODES), ("--sizes", sizes, SIZES)):
+        if bad := [v for v in given if v not in allowed]:
+            parser.error(f"{name}: {bad} not in {list(allowed)}")
+    return modes, sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,11 +243,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per process")
     parser.add_argument("--out", type=Path, help="write native-PROVIDER-PRECISION.md/.json")
     args = parser.parse_args()
-    modes = [m for m in args.modes.split(",") if m]
-    sizes = [s for s in args.sizes.split(",") if s]
-    for name, given, allowed in (("--modes", modes, MODES), ("--sizes", sizes, SIZES)):
-        if bad := [v for v in given if v not in allowed]:
-            parser.error(f"{name}: {bad} not in {list(allowed)}")
+    modes, sizes = modes_and_sizes(parser, args)
     import psutil
 
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
