@@ -56,9 +56,17 @@ STORED = """async () => new Promise((resolve) => {
   const open = indexedDB.open('sceneseg');
   open.onupgradeneeded = () => open.transaction.abort();
   open.onerror = () => resolve(null);
+  open.onblocked = () => resolve(null);  // asked again by wait_for_snapshot
   open.onsuccess = () => {
     const db = open.result;
-    const get = db.transaction('python').objectStore('python').get('python');
+    let get;
+    try {
+      get = db.transaction('python').objectStore('python').get('python');
+    } catch {
+      db.close();  // no 'python' store yet
+      return resolve(null);
+    }
+    get.onerror = () => { db.close(); resolve(null); };
     get.onsuccess = () => {
       db.close();
       resolve(get.result ? { key: get.result.key, size: get.result.data.byteLength } : null);
