@@ -73,8 +73,45 @@ def test_colorize_matches_numpy():
 
 
 def test_the_engine_and_paint_workers_both_colour_with_it():
-    # One colouring function: neither worker keeps a per-pixel lookup loop of its own.
+    # One colouring function: neither worker keeps a per-pixel lookup loop of its own; both
+    # colour through colorizedBitmap, which is colorize() a strip at a time.
     for path in ("web/worker/overlay-image.js", "web/lib/paint-worker.js"):
         source = (ROOT / path).read_text()
-        assert "colorize(" in source, path
+        assert "colorizedBitmap(" in source, path
         assert "for (let i = 0" not in source, path
+
+
+BITMAP_CHECK = """async ({ width, height }) => {
+  const { classLut, colorize, colorizedBitmap } = await import('/lib/colorize.js');
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 0xff;
+  const labels = Uint8Array.from({ length: width * height }, () => random() % 5);
+  const mask = Uint8Array.from({ length: width * height }, random);
+  const lut = classLut([0, 1, 2, 3, 4].map((id) => ({ id, color: [40 * id, 255 - 30 * id, 17] })));
+  const read = (bitmap) => {
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    return context.getImageData(0, 0, width, height).data;
+  };
+  const differ = (a, b) => a.findIndex((v, i) => v !== b[i]);
+  return {
+    plain: differ(read(colorizedBitmap(labels, lut, width, height)), colorize(labels, lut)),
+    masked: differ(read(colorizedBitmap(labels, lut, width, height, { mask, threshold: 100 })),
+                   colorize(labels, lut, { mask, threshold: 100 })),
+  };
+}"""
+
+
+@pytest.mark.browser
+def test_colorized_bitmap_is_colorize_in_strips(browser, site_url):
+    """1500 x 1000 (two strips of rows: 699 + 301) and 37 x 3 (one): the bitmap's pixels are
+    colorize()'s, the threshold's transparent pixels included."""
+    page = browser.new_page()
+    page.goto(site_url + "icons/icon-192.png")  # the site's origin, without starting the app
+    for width, height in ((1500, 1000), (37, 3)):
+        assert page.evaluate(BITMAP_CHECK, {"width": width, "height": height}) == {
+            "plain": -1,
+            "masked": -1,
+        }
+    page.close()
