@@ -113,10 +113,16 @@ def test_build_info_given_later_holds_messages_behind_init(browser, site_url):
 
 
 def worker_urls(context, page) -> list[str]:
-    """Every dedicated worker alive in the browser (nested ones too), by script URL."""
+    """Every dedicated worker alive in this page's browser context (nested ones too), by
+    script URL; other tests' pages in the same browser have workers of their own."""
     cdp = context.new_cdp_session(page)
+    own = cdp.send("Target.getTargetInfo")["targetInfo"]["browserContextId"]
     targets = cdp.send("Target.getTargets")["targetInfos"]
-    return sorted(t["url"].rsplit("/", 1)[-1] for t in targets if t["type"] == "worker")
+    return sorted(
+        t["url"].rsplit("/", 1)[-1]
+        for t in targets
+        if t["type"] == "worker" and t.get("browserContextId") == own
+    )
 
 
 def labels_of(page, tmp_path) -> np.ndarray:
