@@ -174,6 +174,22 @@ def heap_of(app: AppPage) -> dict:
 MB = 1 / 2**20
 
 
+def canvas_digest(page, selector: str) -> dict:
+    """A canvas's size and the SHA-256 of its RGBA pixels, computed in the page (a 12 MP
+    canvas read back as a PNG takes seconds)."""
+    return page.locator(selector).evaluate(
+        """async (src) => {
+            const copy = new OffscreenCanvas(src.width, src.height);
+            const context = copy.getContext('2d');
+            context.drawImage(src, 0, 0);
+            const pixels = context.getImageData(0, 0, src.width, src.height).data;
+            const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', pixels));
+            return { width: src.width, height: src.height,
+                     sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+        }"""
+    )
+
+
 def test_keep_matches_the_cpython_pipeline(context, site_url, photos, tmp_path):
     """keep on non-square photos (landscape, portrait), fp32: the page's labels are CPython's
     pipeline's with resolution keep (native onnxruntime)."""
@@ -242,6 +258,19 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
     assert cost == "4032×3024 → 1376×1024, 12 windows", cost
     assert "≈ 12 ×" in page.inner_text("#resolution option[value=detail]")
 
+    # A damaged file next: while it is tried the result stays as a screen-sized preview (its
+    # full-resolution pixels let go); after the error it is back, pixel for pixel.
+    canvases = ("#photo", "#overlay")
+    shown_before = {canvas: canvas_digest(page, canvas) for canvas in canvases}
+    assert shown_before["#photo"]["width"] == 4032
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(photos["big"].read_bytes()[:200_000])
+    assert "damaged or incomplete" in app.upload_bad(damaged)
+    page.wait_for_selector("#stage:not(.preview)")
+    page.wait_for_function("() => document.getElementById('overlay').width === 4032")
+    page.wait_for_timeout(500)  # the overlay's repaint, one frame after the photo
+    assert {canvas: canvas_digest(page, canvas) for canvas in canvases} == shown_before
+
     # Again, and a newer photo while window 2 or later runs: the old run stops within one window.
     page.set_input_files("#file", str(photos["big"]))
     page.wait_for_function(
@@ -251,6 +280,14 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
                      m.type === 'progress' && m.id === id && m.done >= 1); }""",
         timeout=120_000,
     )
+    preview = page.evaluate(
+        """() => ({ dimmed: document.getElementById('stage').classList.contains('preview'),
+                  photo: document.getElementById('photo').width,
+                  overlay: document.getElementById('overlay').width,
+                  css: document.getElementById('photo').style.width })"""
+    )
+    assert preview["dimmed"] and preview["css"] == "4032px", preview
+    assert preview["photo"] <= 1280 and preview["overlay"] <= 1280, preview
     app.upload(photos["small"], timeout=300_000)
     assert "small-400x300.png" in page.inner_text("#image-info")
     messages = wire(app)

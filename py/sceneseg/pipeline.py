@@ -33,7 +33,7 @@ class Segmentation:
     backend: str
     timings_ms: dict[str, float] = field(default_factory=dict)
     confidence: np.ndarray | None = None  # float32 [H, W], softmax probability of the label
-    # The model's output [C, h, w], kept so that confidence can be computed when first asked.
+    # The model's output [C, h, w], kept until the confidence map is computed from them.
     logits: np.ndarray | None = None
     # Where the weights came from: {"id", "file", "sha256", "precision"} as far as known.
     model_file: dict | None = None
@@ -72,6 +72,9 @@ class Segmentation:
         except StopIteration as done:
             self.confidence = done.value
             self._confidence_steps = None
+            # The logits' only use was this map: freeing them now (53 MB for a 12 MP photo in
+            # detail) leaves room in Pyodide's heap, which never shrinks, for the next photo.
+            self.logits = None
             return True
         finally:
             # Computing time only, not the time between slices.

@@ -235,6 +235,7 @@ async function run(file) {
     showProgress({ stage: 'segment', message: `Segmenting ${file.name}…` });
   }
   const photoKey = painter.decode(file); // in parallel with the segmentation
+  photoView.dim(); // the shown result as a screen-sized preview until this one is done
   try {
     // The confidence map comes after the labels (seconds at 12 MP): the result is on screen
     // without waiting for it.
@@ -256,7 +257,8 @@ async function run(file) {
   } catch (error) {
     painter.drop(photoKey);
     if (controller.signal.aborted) return; // replaced by a newer photo: nothing to say
-    // The previous result, if any, stays on screen: a bad file loses nothing.
+    // The previous result, if any, comes back at full resolution: a bad file loses nothing.
+    photoView.restore();
     showError(error instanceof InputError ? `${file.name}: ${error.message}` : error.message);
     announce(`Could not segment ${file.name}.`);
   } finally {

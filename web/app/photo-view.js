@@ -14,7 +14,8 @@ import { renderTopClasses, updateTopClasses } from './phone/top-classes.js';
  * @param {object} page  painter (lib/painter.js, shared with the photo's decoding),
  *   announce(text) and showError(message) (main.js); the files come from each result's
  *   export() (lib/sceneseg.js)
- * @returns {{show(file, result, photoKey): Promise<void>, showConfidence(result, later, error?): void}}
+ * @returns {{show(file, result, photoKey): Promise<void>, showConfidence(result, later, error?): void,
+ *   dim(): Promise<void>, restore(): Promise<void>}}
  */
 export function createPhotoView({ painter, announce, showError }) {
   const ui = elementsById([
@@ -36,9 +37,51 @@ export function createPhotoView({ painter, announce, showError }) {
     onPoint: readOut,
   });
 
+  // While the next photo runs, the shown one stays as a preview at the screen's resolution:
+  // its full-resolution pixels (two 46 MB bitmaps at 12 MP, and the paint worker's copies of
+  // labels and confidence) would otherwise meet the next photo's at its memory peak.
+  let preview = false;
+
+  /** A new photo is on its way: keep the shown result as a dimmed, screen-sized preview. */
+  async function dim() {
+    if (!shown || preview) return;
+    preview = true;
+    ui.stage.classList.add('preview');
+    painter.clear();
+    const box = ui.viewport.getBoundingClientRect();
+    const fit = Math.min(1, (Math.max(box.width, box.height, 1) * devicePixelRatio) / Math.max(shown.width, shown.height));
+    const w = Math.max(1, Math.round(shown.width * fit));
+    const h = Math.max(1, Math.round(shown.height * fit));
+    if (w === shown.width && h === shown.height) return; // already screen-sized
+    for (const canvas of [ui.photo, ui.overlay]) {
+      const small = await createImageBitmap(canvas, { resizeWidth: w, resizeHeight: h, resizeQuality: 'medium' }).catch(() => null);
+      if (!preview) {
+        small?.close(); // the next result (or the full one back) came first
+        continue;
+      }
+      showBitmap(canvas, small, w, h); // the CSS size stays the photo's (viewer.setSize)
+    }
+  }
+
+  /** The next photo failed: the shown result back at full resolution, as it was. */
+  async function restore() {
+    if (!shown || !preview) return;
+    const { file, width, height, labels, confidence } = shown;
+    painter.setLabels(labels, width, height);
+    if (confidence) painter.setConfidence(confidence);
+    const photo = await painter.photo(painter.decode(file), width, height);
+    if (shown?.file !== file || !preview) return photo?.close();
+    preview = false;
+    ui.stage.classList.remove('preview');
+    showBitmap(ui.photo, photo, width, height);
+    repaint();
+  }
+
   async function show(file, result, photoKey) {
     const { width, height, labels, classes, overlay } = result;
     const start = performance.now();
+    preview = false;
+    ui.stage.classList.remove('preview');
     // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere).
     const photo = await painter.photo(photoKey, width, height);
     showBitmap(ui.photo, photo, width, height);
@@ -91,7 +134,7 @@ export function createPhotoView({ painter, announce, showError }) {
       return;
     }
     shown.confidence = later.confidence;
-    painter.setConfidence(later.confidence);
+    if (!preview) painter.setConfidence(later.confidence); // (restore() sends it otherwise)
     ui.threshold.disabled = false;
     ui.thresholdNote.textContent = '';
     ui.viewMode.querySelector('[value=confidence]').disabled = false;
@@ -176,16 +219,18 @@ export function createPhotoView({ painter, announce, showError }) {
   }
 
   let paintQueued = false;
+  /** The overlay drawn again for the view (not a preview's: the paint worker let go of it). */
   function repaint() {
-    if (!shown || paintQueued) return;
+    if (!shown || paintQueued || preview) return;
     paintQueued = true;
     // Coalesce bursts (slider drags, pointer sweeps over the legend) into one paint per frame.
     requestAnimationFrame(async () => {
       paintQueued = false;
+      if (preview) return; // a new photo was picked meanwhile
       const threshold = Math.round(view.threshold * 255);
       const { width, height, labels } = shown;
       const bitmap = await painter.paint(view.mode === 'confidence' ? 'confidence' : 'classes', lookupTable(), threshold);
-      if (bitmap && shown?.labels === labels) showBitmap(ui.overlay, bitmap, width, height);
+      if (bitmap && shown?.labels === labels && !preview) showBitmap(ui.overlay, bitmap, width, height);
       else bitmap?.close();
     });
   }
@@ -251,5 +296,5 @@ export function createPhotoView({ painter, announce, showError }) {
     ui.opacity.dispatchEvent(new Event('input'));
   });
 
-  return { show, showConfidence };
+  return { show, showConfidence, dim, restore };
 }

@@ -9,10 +9,11 @@
 //               {type: 'drop', key}
 //               {type: 'labels', labels: Uint8Array, width, height}
 //               {type: 'confidence', confidence: Uint8Array}   of the labels set last
+//               {type: 'clear'}                           let go of labels and confidence
 //               {type: 'paint', seq, mode: 'classes'|'confidence', lut: Uint32Array(256),
 //                threshold: 0..255}
 // Messages out: {type: 'photo', seq, bitmap|null}
-//               {type: 'paint', seq, bitmap}
+//               {type: 'paint', seq, bitmap|null}    null: no labels (cleared)
 import { colorizedBitmap, greyLut } from './colorize.js';
 import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
 
@@ -40,9 +41,11 @@ self.onmessage = async ({ data: message }) => {
     confidence = null;
   } else if (message.type === 'confidence') {
     confidence = message.confidence;
+  } else if (message.type === 'clear') {
+    labels = confidence = null;
   } else if (message.type === 'paint') {
-    const bitmap = await paint(message);
-    self.postMessage({ type: 'paint', seq: message.seq, bitmap }, [bitmap]);
+    const bitmap = labels ? await paint(message) : null;
+    self.postMessage({ type: 'paint', seq: message.seq, bitmap }, bitmap ? [bitmap] : []);
   }
 };
 

@@ -32,6 +32,10 @@ export function createPainter() {
       const copy = labels.slice();
       worker.postMessage({ type: 'labels', labels: copy, width, height }, [copy.buffer]);
     },
+    /** Let go of the labels and confidence (a new photo is on its way); paint() gives null until setLabels(). */
+    clear() {
+      worker.postMessage({ type: 'clear' });
+    },
     /** A copy of the confidence map (round(p * 255)) of the labels set last. */
     setConfidence(confidence) {
       const copy = confidence.slice();
@@ -46,7 +50,7 @@ export function createPainter() {
         waiting.set(id, (bitmap) => {
           if (id === latestPaint) resolve(bitmap);
           else {
-            bitmap.close();
+            bitmap?.close();
             resolve(null);
           }
         }),
