@@ -61,10 +61,13 @@ def main(argv=None):
         context = launch()
         context.add_init_script(MARKS_SCRIPT)
         page = context.new_page()
+        show = lambda name, row: print(f"{name:12} {json.dumps(row)}", flush=True)  # noqa: E731
         rows.append(("first visit", one_visit(page, site, reload=False)))
+        show(*rows[-1])
         for _ in range(args.reloads):
             time.sleep(args.idle)
             rows.append(("reload", one_visit(page, site, reload=True)))
+            show(*rows[-1])
         for _ in range(args.relaunches):
             time.sleep(args.idle)
             context.close()
@@ -72,10 +75,9 @@ def main(argv=None):
             context.add_init_script(MARKS_SCRIPT)
             page = context.pages[0] if context.pages else context.new_page()
             rows.append(("relaunch", one_visit(page, site, reload=False)))
+            show(*rows[-1])
         context.close()
     site.close()
-    for name, row in rows:
-        print(f"{name:12} {json.dumps(row)}")
 
 
 if __name__ == "__main__":
