@@ -41,13 +41,16 @@ export function createPhotoView({ painter, announce, showError }) {
   // its full-resolution pixels (two 46 MB bitmaps at 12 MP, and the paint worker's copies of
   // labels and confidence) would otherwise meet the next photo's at its memory peak.
   let preview = false;
+  let restoring = 0; // the latest restore(); a pick after it cancels it
 
   /** A new photo is on its way: keep the shown result as a dimmed, screen-sized preview. */
   async function dim() {
-    if (!shown || preview) return;
+    restoring++;
+    if (!shown) return;
+    painter.clear(); // (also what a cancelled restore() had sent again)
+    if (preview) return;
     preview = true;
     ui.stage.classList.add('preview');
-    painter.clear();
     const box = ui.viewport.getBoundingClientRect();
     const fit = Math.min(1, (Math.max(box.width, box.height, 1) * devicePixelRatio) / Math.max(shown.width, shown.height));
     const w = Math.max(1, Math.round(shown.width * fit));
@@ -66,11 +69,12 @@ export function createPhotoView({ painter, announce, showError }) {
   /** The next photo failed: the shown result back at full resolution, as it was. */
   async function restore() {
     if (!shown || !preview) return;
+    const id = ++restoring;
     const { file, width, height, labels, confidence } = shown;
     painter.setLabels(labels, width, height);
     if (confidence) painter.setConfidence(confidence);
     const photo = await painter.photo(painter.decode(file), width, height);
-    if (shown?.file !== file || !preview) return photo?.close();
+    if (id !== restoring || shown?.file !== file || !preview) return photo?.close(); // another photo picked meanwhile
     preview = false;
     ui.stage.classList.remove('preview');
     showBitmap(ui.photo, photo, width, height);
