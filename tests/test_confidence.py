@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import time
 import tracemalloc
 
@@ -219,9 +220,15 @@ def test_segmentation_confidence_step_then_exports():
     assert result.confidence is None
     slices = 0
     while not result.confidence_step(0.0):  # one step a call
+        assert result.logits is not None  # needed until the map is done
         slices += 1
     np.testing.assert_array_equal(result.confidence, reference)
     assert slices >= 2 and result.timings_ms["confidence"] > 0
+    # Done: the logits' one use is over, so they are let go (Pyodide's heap never shrinks);
+    # every export still works from labels and confidence.
+    assert result.logits is None
+    summary = json.loads(export(result, "summary-json"))
+    assert summary["classes"] and all("mean_confidence" in c for c in summary["classes"])
     # Started, then an export that needs it: ensure_confidence() finishes the same computation.
     again = segmenter.segment_sync(photo.read_bytes())
     assert not again.confidence_step(0.0)
