@@ -270,6 +270,7 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
     page.wait_for_function("() => document.getElementById('overlay').width === 4032")
     page.wait_for_timeout(500)  # the overlay's repaint, one frame after the photo
     assert {canvas: canvas_digest(page, canvas) for canvas in canvases} == shown_before
+    assert page.get_attribute("#download-labels", "aria-disabled") == "false"
 
     # Again, and a newer photo while window 2 or later runs: the old run stops within one window.
     page.set_input_files("#file", str(photos["big"]))
@@ -284,9 +285,14 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
         """() => ({ dimmed: document.getElementById('stage').classList.contains('preview'),
                   photo: document.getElementById('photo').width,
                   overlay: document.getElementById('overlay').width,
-                  css: document.getElementById('photo').style.width })"""
+                  css: document.getElementById('photo').style.width,
+                  files: [document.getElementById('download-labels').getAttribute('aria-disabled'),
+                          ...[...document.querySelectorAll('[data-export]')]
+                            .map((b) => b.disabled)] })"""
     )
     assert preview["dimmed"] and preview["css"] == "4032px", preview
+    # Its files went with the worker's result: no download offered for a preview.
+    assert preview["files"][0] == "true" and all(preview["files"][1:]), preview
     assert preview["photo"] <= 1280 and preview["overlay"] <= 1280, preview
     app.upload(photos["small"], timeout=300_000)
     assert "small-400x300.png" in page.inner_text("#image-info")

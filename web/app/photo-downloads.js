@@ -14,17 +14,27 @@ export function createPhotoDownloads({ view, shown, showError }) {
   const labelsLink = document.getElementById('download-labels');
   const exportButtons = [...document.querySelectorAll('[data-export]')];
 
+  let off = false; // disable()d until enable()
+
   /** A new result is on screen: the label map link and the buttons follow it. */
   function enable() {
+    off = false;
     labelsLink.setAttribute('aria-disabled', 'false');
     updateButtons();
+  }
+
+  /** A new photo is running: the shown result (a preview now) has no files to give. */
+  function disable() {
+    off = true;
+    labelsLink.setAttribute('aria-disabled', 'true');
+    for (const button of exportButtons) button.disabled = true;
   }
 
   /** Which export buttons work now (the confidence PNG once the map is there). */
   function updateButtons() {
     for (const button of exportButtons) {
       const kind = button.dataset.export;
-      button.disabled = !shown() || (kind === 'confidence-png' && !shown().confidence);
+      button.disabled = off || !shown() || (kind === 'confidence-png' && !shown().confidence);
     }
     updateMaskButton();
   }
@@ -34,7 +44,7 @@ export function createPhotoDownloads({ view, shown, showError }) {
     const button = document.getElementById('download-mask');
     const cls = shown()?.classes.find((c) => c.id === (view.isolated ?? view.selected));
     button.textContent = cls ? `Mask: ${cls.name}` : 'Selected class';
-    button.disabled = !cls;
+    button.disabled = off || !cls;
   }
 
   /** Encode `kind` of the shown result now (in the worker) and save it. */
@@ -70,5 +80,5 @@ export function createPhotoDownloads({ view, shown, showError }) {
   });
   for (const button of exportButtons) button.addEventListener('click', () => save(button, button.dataset.export));
 
-  return { enable, updateButtons, updateMaskButton };
+  return { enable, disable, updateButtons, updateMaskButton };
 }

@@ -51,6 +51,8 @@ export function createPhotoView({ painter, announce, showError }) {
     if (preview) return;
     preview = true;
     ui.stage.classList.add('preview');
+    // Its files go with the worker's result once the next photo is read (an export would be refused).
+    downloads.disable();
     const box = ui.viewport.getBoundingClientRect();
     const fit = Math.min(1, (Math.max(box.width, box.height, 1) * devicePixelRatio) / Math.max(shown.width, shown.height));
     const w = Math.max(1, Math.round(shown.width * fit));
@@ -71,6 +73,9 @@ export function createPhotoView({ painter, announce, showError }) {
     if (!shown || !preview) return;
     const id = ++restoring;
     const { file, width, height, labels, confidence } = shown;
+    // The worker keeps this result when the next photo could not be read (otherwise an export
+    // says there is no result).
+    downloads.enable();
     painter.setLabels(labels, width, height);
     if (confidence) painter.setConfidence(confidence);
     const photo = await painter.photo(painter.decode(file), width, height);
