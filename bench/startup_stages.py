@@ -45,6 +45,11 @@ def one_visit(page, site, reload):
     }
 
 
+def show(name: str, row: dict) -> None:
+    """One visit's row, printed as soon as it is done (a visit that hangs hides none before it)."""
+    print(f"{name:12} {json.dumps(row)}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=ROOT / "dist")
@@ -61,7 +66,6 @@ def main(argv=None):
         context = launch()
         context.add_init_script(MARKS_SCRIPT)
         page = context.new_page()
-        show = lambda name, row: print(f"{name:12} {json.dumps(row)}", flush=True)  # noqa: E731
         rows.append(("first visit", one_visit(page, site, reload=False)))
         show(*rows[-1])
         for _ in range(args.reloads):

@@ -27,7 +27,7 @@ export function createPhotoDownloads({ view, shown, showError }) {
   function disable() {
     off = true;
     labelsLink.setAttribute('aria-disabled', 'true');
-    for (const button of exportButtons) button.disabled = true;
+    updateButtons();
   }
 
   /** Which export buttons work now (the confidence PNG once the map is there). */
