@@ -3,7 +3,8 @@
 // repaints (lib/paint-worker.js via lib/painter.js) and the read-out under the pointer. The downloads
 // of the shown result: photo-downloads.js.
 import { elementsById } from './elements.js';
-import { packRGBA } from '../lib/colorize.js';
+import { classLut, packRGBA } from '../lib/colorize.js';
+import { displaySize, screenScale } from '../lib/display-scale.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from '../lib/legend.js';
 import { createPhotoDownloads } from './photo-downloads.js';
 import { createViewer } from './viewer.js';
@@ -35,7 +36,16 @@ export function createPhotoView({ painter, announce, showError }) {
     overlay: ui.overlay,
     splitLine: ui.splitLine,
     onPoint: readOut,
+    onChange: followZoom,
   });
+
+  // The canvases hold the shown result at a display scale (lib/display-scale.js): the
+  // screen's resolution while the photo fits, twice that per zoom step past it, up to the full
+  // resolution. A 12 MP result at fit holds ~1 MP a canvas instead of 12 (four 46 MB bitmaps
+  // with the compositor's copies).
+  let scale = 1; // what the canvases hold now
+  let zoomScale = 0; // the viewer's CSS px per image px (its onChange)
+  let rescaleTimer = 0;
 
   // While the next photo runs, the shown one stays as a preview at the screen's resolution:
   // its full-resolution pixels (two 46 MB bitmaps at 12 MP, and the paint worker's copies of
@@ -53,22 +63,20 @@ export function createPhotoView({ painter, announce, showError }) {
     ui.stage.classList.add('preview');
     // Its files go with the worker's result once the next photo is read (an export would be refused).
     downloads.disable();
-    const box = ui.viewport.getBoundingClientRect();
-    const fit = Math.min(1, (Math.max(box.width, box.height, 1) * devicePixelRatio) / Math.max(shown.width, shown.height));
-    const w = Math.max(1, Math.round(shown.width * fit));
-    const h = Math.max(1, Math.round(shown.height * fit));
-    if (w === shown.width && h === shown.height) return; // already screen-sized
+    clearTimeout(rescaleTimer);
+    const { width: w, height: h } = displaySize(shown.width, shown.height, screenScaleOf(shown));
     for (const canvas of [ui.photo, ui.overlay]) {
+      if (canvas.width <= w) continue; // already screen-sized (not zoomed in)
       const small = await createImageBitmap(canvas, { resizeWidth: w, resizeHeight: h, resizeQuality: 'medium' }).catch(() => null);
       if (!preview) {
         small?.close(); // the next result (or the full one back) came first
         continue;
       }
-      showBitmap(canvas, small, w, h); // the CSS size stays the photo's (viewer.setSize)
+      showBitmap(canvas, small, { width: w, height: h }); // the CSS size stays the photo's (viewer.setSize)
     }
   }
 
-  /** The next photo failed: the shown result back at full resolution, as it was. */
+  /** The next photo failed: the shown result back at its display scale, as it was. */
   async function restore() {
     if (!shown || !preview) return;
     const id = ++restoring;
@@ -78,27 +86,70 @@ export function createPhotoView({ painter, announce, showError }) {
     downloads.enable();
     painter.setLabels(labels, width, height);
     if (confidence) painter.setConfidence(confidence);
-    const photo = await painter.photo(painter.decode(file), width, height);
+    const wanted = scaleFor(shown);
+    const photo = await painter.photo(painter.decode(file), width, height, wanted);
     if (id !== restoring || shown?.file !== file || !preview) return photo?.close(); // another photo picked meanwhile
     preview = false;
+    scale = wanted;
     ui.stage.classList.remove('preview');
-    showBitmap(ui.photo, photo, width, height);
+    showBitmap(ui.photo, photo, displaySize(width, height, scale));
     repaint();
   }
 
+  /** The display scale of the screen's resolution for a result (at the viewport's size now). */
+  function screenScaleOf({ width, height }) {
+    const box = ui.viewport.getBoundingClientRect();
+    return screenScale(box.width, box.height, devicePixelRatio, width, height);
+  }
+
+  /** The display scale the viewer's zoom needs: the screen's, doubled while it shows too few
+   *  pixels for the zoom (5% slack), at most 1. */
+  function scaleFor(result) {
+    let wanted = result.screenScale;
+    while (wanted < 1 && zoomScale * devicePixelRatio > wanted * 1.05) wanted = Math.min(1, wanted * 2);
+    return wanted;
+  }
+
+  /** The viewer moved or zoomed: once it rests (a pinch is many changes), the canvases at the
+   *  scale that zoom needs, the photo decoded again from its file. */
+  function followZoom({ scale: cssScale }) {
+    zoomScale = cssScale;
+    clearTimeout(rescaleTimer);
+    if (!shown || preview || scaleFor(shown) === scale) return;
+    rescaleTimer = setTimeout(async () => {
+      const current = shown;
+      const wanted = scaleFor(current);
+      if (preview || wanted === scale) return;
+      scale = wanted;
+      repaint();
+      const photo = await painter.photo(painter.decode(current.file), current.width, current.height, wanted);
+      if (shown !== current || preview || scale !== wanted) return photo?.close(); // moved on meanwhile
+      showBitmap(ui.photo, photo, displaySize(current.width, current.height, wanted));
+    }, 200);
+  }
+
   async function show(file, result, photoKey) {
-    const { width, height, labels, classes, overlay } = result;
+    const { width, height, labels, classes } = result;
     const start = performance.now();
     preview = false;
+    clearTimeout(rescaleTimer);
     ui.stage.classList.remove('preview');
-    // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere).
-    const photo = await painter.photo(photoKey, width, height);
-    showBitmap(ui.photo, photo, width, height);
-    showBitmap(ui.overlay, overlay, width, height);
-    const renderMs = performance.now() - start;
     painter.setLabels(labels, width, height);
+    // At the screen's resolution: the viewer fits a new photo.
+    const screen = screenScaleOf({ width, height });
+    scale = screen;
+    const size = displaySize(width, height, scale);
+    // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere);
+    // the engine's full-resolution overlay as it is, or drawn again at the screen's size.
+    const [photo, overlay] = await Promise.all([
+      painter.photo(photoKey, width, height, scale),
+      scale < 1 ? (result.overlay.close(), painter.paint('classes', classLut(classes), 0, scale)) : result.overlay,
+    ]);
+    showBitmap(ui.photo, photo, size);
+    showBitmap(ui.overlay, overlay, size);
+    const renderMs = performance.now() - start;
 
-    shown = { file, labels, confidence: null, width, height, classes, result };
+    shown = { file, labels, confidence: null, width, height, classes, result, screenScale: screen };
     Object.assign(view, { hidden: new Set(), isolated: null, highlighted: null, selected: classes[0]?.id ?? null });
     ui.placeholder.hidden = true;
     viewer.setSize(width, height);
@@ -131,7 +182,7 @@ export function createPhotoView({ painter, announce, showError }) {
     ui.timings.dataset.timings = JSON.stringify(timings);
     announce(`Done: ${file.name}, ${classes.length} classes. ${largest.slice(0, 3).join(', ')}.`);
     if (!photo) showError(`This browser cannot display ${file.name} itself; the labels are shown on black.`);
-    if (view.mode !== 'overlay') repaint();
+    if (view.mode !== 'overlay' || !overlay) repaint(); // (a superseded paint gave none)
     downloads.enable();
   }
 
@@ -155,7 +206,8 @@ export function createPhotoView({ painter, announce, showError }) {
     document.body.dataset.confidence = 'ready'; // for tests and scripts
   }
 
-  function showBitmap(canvas, bitmap, width, height) {
+  /** A bitmap on a canvas of `size` ({width, height}: the bitmap's, or its place's if null). */
+  function showBitmap(canvas, bitmap, { width, height }) {
     canvas.width = width;
     canvas.height = height;
     canvas.getContext('bitmaprenderer').transferFromImageBitmap(bitmap ?? null);
@@ -237,9 +289,9 @@ export function createPhotoView({ painter, announce, showError }) {
       paintQueued = false;
       if (preview) return; // a new photo was picked meanwhile
       const threshold = Math.round(view.threshold * 255);
-      const { width, height, labels } = shown;
-      const bitmap = await painter.paint(view.mode === 'confidence' ? 'confidence' : 'classes', lookupTable(), threshold);
-      if (bitmap && shown?.labels === labels && !preview) showBitmap(ui.overlay, bitmap, width, height);
+      const { labels } = shown;
+      const bitmap = await painter.paint(view.mode === 'confidence' ? 'confidence' : 'classes', lookupTable(), threshold, scale);
+      if (bitmap && shown?.labels === labels && !preview) showBitmap(ui.overlay, bitmap, bitmap);
       else bitmap?.close();
     });
   }

@@ -89,3 +89,22 @@ export function colorizedBitmap(values, lut, width, height, { mask, threshold = 
   }
   return canvas.transferToImageBitmap();
 }
+
+/**
+ * A map of 8-bit values (class ids, confidence) at a smaller size, each pixel the value under
+ * its centre (nearest neighbour: a label is never blended into a class that is not there).
+ * The page shows a big photo's overlay at the screen's resolution with it (paint-worker.js).
+ * @param {Uint8Array} values  width * height bytes, row-major
+ * @returns {Uint8Array} w * h bytes
+ */
+export function sampleNearest(values, width, height, w, h) {
+  const out = new Uint8Array(w * h);
+  const columns = new Uint32Array(w);
+  for (let x = 0; x < w; x++) columns[x] = Math.min(width - 1, Math.floor(((x + 0.5) * width) / w));
+  for (let y = 0; y < h; y++) {
+    const row = Math.min(height - 1, Math.floor(((y + 0.5) * height) / h)) * width;
+    const at = y * w;
+    for (let x = 0; x < w; x++) out[at + x] = values[row + columns[x]];
+  }
+  return out;
+}

@@ -4,23 +4,29 @@
 //  - the overlay repainted when the view changes (classes hidden, isolated or highlighted,
 //    the confidence view, the confidence threshold), handed back as an ImageBitmap.
 //
+// Both at a display scale (lib/display-scale.js): 1 is the labels' full resolution, less keeps
+// a big photo at the screen's resolution.
+//
 // Messages in:  {type: 'decode', key, file}             start decoding while the model runs
-//               {type: 'photo', seq, key, width, height} draw it upright at the labels' size
+//               {type: 'photo', seq, key, width, height, scale?}  draw it upright at the labels'
+//                                                         size (width x height) times scale
 //               {type: 'drop', key}
 //               {type: 'labels', labels: Uint8Array, width, height}
 //               {type: 'confidence', confidence: Uint8Array}   of the labels set last
 //               {type: 'clear'}                           let go of labels and confidence
 //               {type: 'paint', seq, mode: 'classes'|'confidence', lut: Uint32Array(256),
-//                threshold: 0..255}
+//                threshold: 0..255, scale?}
 // Messages out: {type: 'photo', seq, bitmap|null}
 //               {type: 'paint', seq, bitmap|null}    null: no labels (cleared)
-import { colorizedBitmap, greyLut } from './colorize.js';
+import { colorizedBitmap, greyLut, sampleNearest } from './colorize.js';
+import { displaySize } from './display-scale.js';
 import { decoderAppliesOrientation, exifOrientation, orientationTransform } from './exif.js';
 
 let labels = null;
 let confidence = null;
 let width = 0;
 let height = 0;
+let sampled = null; // {scale, labels, confidence}: the maps at the last paint's scale below 1
 const decoded = new Map(); // key -> Promise<{raw: ImageBitmap, orientation}>
 
 self.onmessage = async ({ data: message }) => {
@@ -38,11 +44,12 @@ self.onmessage = async ({ data: message }) => {
     self.postMessage({ type: 'photo', seq: message.seq, bitmap }, bitmap ? [bitmap] : []);
   } else if (message.type === 'labels') {
     ({ labels, width, height } = message);
-    confidence = null;
+    confidence = sampled = null;
   } else if (message.type === 'confidence') {
     confidence = message.confidence;
+    sampled = null;
   } else if (message.type === 'clear') {
-    labels = confidence = null;
+    labels = confidence = sampled = null;
   } else if (message.type === 'paint') {
     const bitmap = labels ? await paint(message) : null;
     self.postMessage({ type: 'paint', seq: message.seq, bitmap }, bitmap ? [bitmap] : []);
@@ -60,7 +67,7 @@ async function decode(file) {
 }
 
 /** The photo upright at width x height (the labels' size), or null if the browser cannot decode it. */
-async function uprightPhoto(photo, { width, height }) {
+async function uprightPhoto(photo, { width, height, scale = 1 }) {
   if (!photo) return null;
   const { raw, orientation, tagged } = photo;
   let { width: w, height: h, matrix } = orientationTransform(orientation, raw.width, raw.height);
@@ -76,10 +83,13 @@ async function uprightPhoto(photo, { width, height }) {
   // it (46 MB more at 12 MP, beside the overlay's). A tagged one is drawn even where the
   // decoder orients: its bitmap keeps the stored pixels and applies the tag only when drawn
   // (a bitmaprenderer canvas would show it as stored).
-  if (!tagged && matrix.join() === '1,0,0,1,0,0') return raw;
-  const canvas = new OffscreenCanvas(w, h);
+  const size = displaySize(w, h, scale);
+  if (!tagged && matrix.join() === '1,0,0,1,0,0' && size.width === w) return raw;
+  const canvas = new OffscreenCanvas(size.width, size.height);
   const context = canvas.getContext('2d');
-  context.setTransform(...matrix);
+  context.imageSmoothingQuality = 'medium'; // (mipmapped: a 5x smaller copy without aliasing)
+  context.scale(size.width / w, size.height / h);
+  context.transform(...matrix);
   context.drawImage(raw, 0, 0);
   raw.close();
   return canvas.transferToImageBitmap();
@@ -87,7 +97,24 @@ async function uprightPhoto(photo, { width, height }) {
 
 /** Each pixel in lut[class], or its confidence in grey (web/lib/colorize.js, the one colouring
  *  function the engine worker's overlays use too); below the threshold: transparent. */
-async function paint({ mode, lut, threshold }) {
-  if (mode === 'confidence' && confidence) return colorizedBitmap(confidence, greyLut(threshold), width, height);
-  return colorizedBitmap(labels, lut, width, height, { mask: confidence, threshold });
+async function paint({ mode, lut, threshold, scale = 1 }) {
+  const maps = atScale(scale);
+  const { width: w, height: h } = displaySize(width, height, scale);
+  if (mode === 'confidence' && maps.confidence) return colorizedBitmap(maps.confidence, greyLut(threshold), w, h);
+  return colorizedBitmap(maps.labels, lut, w, h, { mask: maps.confidence, threshold });
+}
+
+/** The labels and confidence at a display scale: below 1, sampled once per scale and kept for
+ *  the repaints that follow (legend, threshold). */
+function atScale(scale) {
+  if (scale >= 1) return { labels, confidence };
+  if (sampled?.scale !== scale) {
+    const { width: w, height: h } = displaySize(width, height, scale);
+    sampled = {
+      scale,
+      labels: sampleNearest(labels, width, height, w, h),
+      confidence: confidence && sampleNearest(confidence, width, height, w, h),
+    };
+  }
+  return sampled;
 }

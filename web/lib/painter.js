@@ -21,10 +21,11 @@ export function createPainter() {
     drop(key) {
       worker.postMessage({ type: 'drop', key });
     },
-    /** The decoded photo upright at width x height, or null if this browser cannot decode it. */
-    photo(key, width, height) {
+    /** The decoded photo upright at width x height (times scale: lib/display-scale.js), or
+     *  null if this browser cannot decode it. The decoded photo goes with it: once per key. */
+    photo(key, width, height, scale = 1) {
       const id = ++seq;
-      worker.postMessage({ type: 'photo', seq: id, key, width, height });
+      worker.postMessage({ type: 'photo', seq: id, key, width, height, scale });
       return new Promise((resolve) => waiting.set(id, resolve));
     },
     /** A copy of the label map for repainting (the caller keeps its own); no confidence yet. */
@@ -41,11 +42,12 @@ export function createPainter() {
       const copy = confidence.slice();
       worker.postMessage({ type: 'confidence', confidence: copy }, [copy.buffer]);
     },
-    /** Resolves with an ImageBitmap, or null if a later paint() replaced this one. */
-    paint(mode, lut, threshold) {
+    /** Resolves with an ImageBitmap (the labels' size times scale), or null if a later paint()
+     *  replaced this one or there are no labels. */
+    paint(mode, lut, threshold, scale = 1) {
       const id = ++seq;
       latestPaint = id;
-      worker.postMessage({ type: 'paint', seq: id, mode, lut, threshold });
+      worker.postMessage({ type: 'paint', seq: id, mode, lut, threshold, scale });
       return new Promise((resolve) =>
         waiting.set(id, (bitmap) => {
           if (id === latestPaint) resolve(bitmap);

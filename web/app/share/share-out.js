@@ -46,15 +46,16 @@ export function createShareOut({ shown, showError, announce }) {
     prepared = null;
   }
 
-  /** The picture as on screen: the photo, then the overlay canvas at its shown opacity. */
+  /** The picture as on screen: the photo, then the overlay canvas at its shown opacity, at the
+   *  resolution the canvases hold (the screen's for a big photo: app/photo-view.js). */
   async function picture(photo) {
     const source = document.getElementById('photo');
     const overlay = document.getElementById('overlay');
-    const canvas = new OffscreenCanvas(photo.width, photo.height);
+    const canvas = new OffscreenCanvas(source.width, source.height);
     const context = canvas.getContext('2d');
     context.drawImage(source, 0, 0);
     context.globalAlpha = overlay.classList.contains('opaque') ? 1 : Number(getComputedStyle(overlay).opacity);
-    context.drawImage(overlay, 0, 0);
+    context.drawImage(overlay, 0, 0, source.width, source.height);
     const blob = await canvas.convertToBlob({ type: PICTURE_TYPE, quality: PICTURE_QUALITY });
     const stem = exportName(photo.file.name, 'overlay-png').replace(/-overlay\.png$/, '');
     return new File([blob], `${stem}-segmented.jpg`, { type: PICTURE_TYPE });
