@@ -115,3 +115,30 @@ def test_colorized_bitmap_is_colorize_in_strips(browser, site_url):
             "masked": -1,
         }
     page.close()
+
+
+NEAREST = """
+import { sampleNearest } from './web/lib/colorize.js';
+const { values, width, height, sizes } = JSON.parse(process.argv[1]);
+const map = Uint8Array.from(values);
+console.log(JSON.stringify(sizes.map(([w, h]) => Array.from(sampleNearest(map, width, height, w, h)))));
+"""
+
+
+def test_sample_nearest_takes_the_value_under_each_pixel_centre():
+    # The page's overlay of a big photo at the screen's resolution (paint-worker.js): each
+    # shown pixel is the label under its centre, never a blend.
+    rng = np.random.default_rng(20)
+    values = rng.integers(0, 256, size=(61, 97), dtype=np.uint8)
+    sizes = [(97, 61), (40, 25), (13, 61), (1, 1), (31, 7)]
+    payload = {"values": values.ravel().tolist(), "width": 97, "height": 61, "sizes": sizes}
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", NEAREST, json.dumps(payload)],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    for (w, h), got in zip(sizes, json.loads(result.stdout), strict=True):
+        # Centres in source pixels: (i + 0.5) * source / target, floored.
+        rows = ((np.arange(h) + 0.5) * 61 / h).astype(int)
+        columns = ((np.arange(w) + 0.5) * 97 / w).astype(int)
+        expected = values[rows[:, None], columns[None, :]]
+        assert np.array_equal(np.array(got, np.uint8).reshape(h, w), expected), (w, h)

@@ -258,16 +258,26 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
     assert cost == "4032×3024 → 1376×1024, 12 windows", cost
     assert "≈ 12 ×" in page.inner_text("#resolution option[value=detail]")
 
-    # A damaged file next: while it is tried the result stays as a screen-sized preview (its
-    # full-resolution pixels let go); after the error it is back, pixel for pixel.
+    # The result is shown at the screen's resolution (the CSS size stays the photo's); zoomed
+    # to one image pixel per screen pixel, at the full resolution; fitted again, the screen's.
+    widths = "['photo', 'overlay'].map((id) => document.getElementById(id).width)"
+    fit = page.evaluate(f"() => {widths}")
+    assert fit[0] == fit[1] and fit[0] <= 1280, fit
+    assert page.evaluate("() => document.getElementById('overlay').style.width") == "4032px"
+    page.click("#zoom-actual")
+    page.wait_for_function(f"() => {widths}.every((w) => w === 4032)", timeout=30_000)
+    page.click("#zoom-fit")
+    page.wait_for_function(f"() => {widths}.every((w) => w === {fit[0]})", timeout=30_000)
+    page.wait_for_timeout(500)  # the overlay's repaint, one frame after the photo
+
+    # A damaged file next: while it is tried the result stays as a screen-sized preview (the
+    # paint worker lets go of its labels); after the error it is back, pixel for pixel.
     canvases = ("#photo", "#overlay")
     shown_before = {canvas: canvas_digest(page, canvas) for canvas in canvases}
-    assert shown_before["#photo"]["width"] == 4032
     damaged = tmp_path / "damaged.jpg"
     damaged.write_bytes(photos["big"].read_bytes()[:200_000])
     assert "damaged or incomplete" in app.upload_bad(damaged)
     page.wait_for_selector("#stage:not(.preview)")
-    page.wait_for_function("() => document.getElementById('overlay').width === 4032")
     page.wait_for_timeout(500)  # the overlay's repaint, one frame after the photo
     assert {canvas: canvas_digest(page, canvas) for canvas in canvases} == shown_before
     assert page.get_attribute("#download-labels", "aria-disabled") == "false"

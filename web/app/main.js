@@ -234,7 +234,8 @@ async function run(file) {
   } else {
     showProgress({ stage: 'segment', message: `Segmenting ${file.name}…` });
   }
-  const photoKey = painter.decode(file); // in parallel with the segmentation
+  // In parallel with the segmentation, at the screen's resolution (the viewer's to begin with).
+  const photoKey = painter.decode(file, photoView.screenPixels());
   photoView.dim(); // the shown result as a screen-sized preview until this one is done
   try {
     // The confidence map comes after the labels (seconds at 12 MP): the result is on screen

@@ -16,7 +16,8 @@ import { renderTopClasses, updateTopClasses } from './phone/top-classes.js';
  *   announce(text) and showError(message) (main.js); the files come from each result's
  *   export() (lib/sceneseg.js)
  * @returns {{show(file, result, photoKey): Promise<void>, showConfidence(result, later, error?): void,
- *   dim(): Promise<void>, restore(): Promise<void>}}
+ *   dim(): Promise<void>, restore(): Promise<void>, screenPixels(): number}}  screenPixels: the
+ *   long side a photo is decoded at for show() (painter.decode's limit)
  */
 export function createPhotoView({ painter, announce, showError }) {
   const ui = elementsById([
@@ -87,12 +88,12 @@ export function createPhotoView({ painter, announce, showError }) {
     painter.setLabels(labels, width, height);
     if (confidence) painter.setConfidence(confidence);
     const wanted = scaleFor(shown);
-    const photo = await painter.photo(painter.decode(file), width, height, wanted);
+    const photo = await painter.photo(painter.decode(file, pixelLimit(shown, wanted)), width, height, wanted);
     if (id !== restoring || shown?.file !== file || !preview) return photo?.close(); // another photo picked meanwhile
     preview = false;
     scale = wanted;
     ui.stage.classList.remove('preview');
-    showBitmap(ui.photo, photo, displaySize(width, height, scale));
+    showBitmap(ui.photo, photo, photo ?? displaySize(width, height, scale));
     repaint();
   }
 
@@ -100,6 +101,17 @@ export function createPhotoView({ painter, announce, showError }) {
   function screenScaleOf({ width, height }) {
     const box = ui.viewport.getBoundingClientRect();
     return screenScale(box.width, box.height, devicePixelRatio, width, height);
+  }
+
+  /** The long side, in pixels, of a photo decoded for a display scale (painter.decode). */
+  function pixelLimit({ width, height }, wanted) {
+    return wanted >= 1 ? Infinity : Math.round(wanted * Math.max(width, height));
+  }
+
+  /** The long side, in pixels, of a photo about to be picked: the screen's, as screenScaleOf. */
+  function screenPixels() {
+    const box = ui.viewport.getBoundingClientRect();
+    return Math.max(box.width, box.height, 1) * devicePixelRatio;
   }
 
   /** The display scale the viewer's zoom needs: the screen's, doubled while it shows too few
@@ -122,9 +134,10 @@ export function createPhotoView({ painter, announce, showError }) {
       if (preview || wanted === scale) return;
       scale = wanted;
       repaint();
-      const photo = await painter.photo(painter.decode(current.file), current.width, current.height, wanted);
+      const key = painter.decode(current.file, pixelLimit(current, wanted));
+      const photo = await painter.photo(key, current.width, current.height, wanted);
       if (shown !== current || preview || scale !== wanted) return photo?.close(); // moved on meanwhile
-      showBitmap(ui.photo, photo, displaySize(current.width, current.height, wanted));
+      showBitmap(ui.photo, photo, photo ?? displaySize(current.width, current.height, wanted));
     }, 200);
   }
 
@@ -145,8 +158,8 @@ export function createPhotoView({ painter, announce, showError }) {
       painter.photo(photoKey, width, height, scale),
       scale < 1 ? (result.overlay.close(), painter.paint('classes', classLut(classes), 0, scale)) : result.overlay,
     ]);
-    showBitmap(ui.photo, photo, size);
-    showBitmap(ui.overlay, overlay, size);
+    showBitmap(ui.photo, photo, photo ?? size);
+    showBitmap(ui.overlay, overlay, overlay ?? size);
     const renderMs = performance.now() - start;
 
     shown = { file, labels, confidence: null, width, height, classes, result, screenScale: screen };
@@ -357,5 +370,5 @@ export function createPhotoView({ painter, announce, showError }) {
     ui.opacity.dispatchEvent(new Event('input'));
   });
 
-  return { show, showConfidence, dim, restore };
+  return { show, showConfidence, dim, restore, screenPixels };
 }

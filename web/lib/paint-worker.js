@@ -7,7 +7,10 @@
 // Both at a display scale (lib/display-scale.js): 1 is the labels' full resolution, less keeps
 // a big photo at the screen's resolution.
 //
-// Messages in:  {type: 'decode', key, file}             start decoding while the model runs
+// Messages in:  {type: 'decode', key, file, limit?}     start decoding while the model runs;
+//                                                         with a limit, keep it upright at
+//                                                         most that many pixels on its long
+//                                                         side (not 46 MB through a 12 MP run)
 //               {type: 'photo', seq, key, width, height, scale?}  draw it upright at the labels'
 //                                                         size (width x height) times scale
 //               {type: 'drop', key}
@@ -27,15 +30,15 @@ let confidence = null;
 let width = 0;
 let height = 0;
 let sampled = null; // {scale, labels, confidence}: the maps at the last paint's scale below 1
-const decoded = new Map(); // key -> Promise<{raw: ImageBitmap, orientation}>
+const decoded = new Map(); // key -> Promise<{raw, orientation, tagged, file} | {small, ...}>
 
 self.onmessage = async ({ data: message }) => {
   if (message.type === 'decode') {
-    const job = decode(message.file);
+    const job = decode(message.file).then((photo) => shrink(photo, message.limit ?? Infinity));
     job.catch(() => {});
     decoded.set(message.key, job);
   } else if (message.type === 'drop') {
-    decoded.get(message.key)?.then(({ raw }) => raw.close(), () => {});
+    decoded.get(message.key)?.then(({ raw, small }) => (raw ?? small).close(), () => {});
     decoded.delete(message.key);
   } else if (message.type === 'photo') {
     const job = decoded.get(message.key);
@@ -63,12 +66,41 @@ async function decode(file) {
     createImageBitmap(file),
   ]);
   // Drawing into a 2D canvas below follows the decoder's orientation; add ours if it has none.
-  return { raw, orientation: applied ? 1 : orientation, tagged: orientation !== 1 };
+  return { raw, orientation: applied ? 1 : orientation, tagged: orientation !== 1, file };
 }
 
-/** The photo upright at width x height (the labels' size), or null if the browser cannot decode it. */
+/** A decoded photo bigger than `limit` pixels on its long side: drawn upright at that size
+ *  now, its full-resolution bitmap let go. */
+function shrink(photo, limit) {
+  const { raw, orientation, file } = photo;
+  if (Math.max(raw.width, raw.height) <= limit) return photo;
+  const upright = orientationTransform(orientation, raw.width, raw.height);
+  const small = drawUpright(raw, upright, limit / Math.max(raw.width, raw.height));
+  raw.close();
+  return { small, upright, file };
+}
+
+function drawUpright(raw, { width: w, height: h, matrix }, scale) {
+  const size = displaySize(w, h, scale);
+  const canvas = new OffscreenCanvas(size.width, size.height);
+  const context = canvas.getContext('2d');
+  context.imageSmoothingQuality = 'medium'; // (mipmapped: a 5x smaller copy without aliasing)
+  context.scale(size.width / w, size.height / h);
+  context.transform(...matrix);
+  context.drawImage(raw, 0, 0);
+  return canvas.transferToImageBitmap();
+}
+
+/** The photo upright at width x height (the labels' size) times scale, or null if the browser
+ *  cannot decode it. A shrunk one as it is (the page shows any bitmap at the photo's CSS size). */
 async function uprightPhoto(photo, { width, height, scale = 1 }) {
   if (!photo) return null;
+  if (photo.small) {
+    if (photo.upright.width === width && photo.upright.height === height) return photo.small;
+    // The decoder applied the orientation after all: once more, from the file.
+    photo.small.close();
+    return uprightPhoto(await decode(photo.file), { width, height, scale });
+  }
   const { raw, orientation, tagged } = photo;
   let { width: w, height: h, matrix } = orientationTransform(orientation, raw.width, raw.height);
   if (w !== width || h !== height) {
@@ -83,16 +115,10 @@ async function uprightPhoto(photo, { width, height, scale = 1 }) {
   // it (46 MB more at 12 MP, beside the overlay's). A tagged one is drawn even where the
   // decoder orients: its bitmap keeps the stored pixels and applies the tag only when drawn
   // (a bitmaprenderer canvas would show it as stored).
-  const size = displaySize(w, h, scale);
-  if (!tagged && matrix.join() === '1,0,0,1,0,0' && size.width === w) return raw;
-  const canvas = new OffscreenCanvas(size.width, size.height);
-  const context = canvas.getContext('2d');
-  context.imageSmoothingQuality = 'medium'; // (mipmapped: a 5x smaller copy without aliasing)
-  context.scale(size.width / w, size.height / h);
-  context.transform(...matrix);
-  context.drawImage(raw, 0, 0);
+  if (!tagged && matrix.join() === '1,0,0,1,0,0' && scale >= 1) return raw;
+  const bitmap = drawUpright(raw, { width: w, height: h, matrix }, scale);
   raw.close();
-  return canvas.transferToImageBitmap();
+  return bitmap;
 }
 
 /** Each pixel in lut[class], or its confidence in grey (web/lib/colorize.js, the one colouring

@@ -12,10 +12,11 @@ export function createPainter() {
   };
   let latestPaint = 0;
   return {
-    /** Start decoding a photo (while the model runs); returns its key. */
-    decode(file) {
+    /** Start decoding a photo (while the model runs); returns its key. limit: keep at most
+     *  that many pixels on its long side (the screen's, for the page's viewer). */
+    decode(file, limit = Infinity) {
       const key = ++seq;
-      worker.postMessage({ type: 'decode', key, file });
+      worker.postMessage({ type: 'decode', key, file, limit });
       return key;
     },
     drop(key) {
