@@ -77,7 +77,7 @@ async def segment(js_bytes, options_json: str | None = None, on_window=None) -> 
     # goes before the model runs, so two full-resolution results never meet.
     start = time.perf_counter()
     try:
-        image = decode(js_bytes.to_bytes())
+        images = [decode(js_bytes.to_bytes())]  # handed over below, not kept here
     except ImageError as exc:
         return {"error": str(exc)}
     except MemoryError:
@@ -86,7 +86,7 @@ async def segment(js_bytes, options_json: str | None = None, on_window=None) -> 
     _last = None
     try:
         result = await _segmenter.segment(
-            image, confidence=want_confidence, resolution=mode, on_window=on_window
+            images.pop(), confidence=want_confidence, resolution=mode, on_window=on_window
         )
     except Cancelled:
         return {"cancelled": True}

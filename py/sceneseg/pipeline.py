@@ -170,16 +170,22 @@ class Segmenter:
 
         t = clock()
         image = data if isinstance(data, Image.Image) else decode(data)
+        del data
         timings["decode"] = (clock() - t) * 1000
         width, height = image.size
         chosen = self.plan(width, height, resolution)
 
         t = clock()
         pixel_values = self.processor.preprocess(image, chosen.input)
+        # Only its size is needed from here: the decoded photo (48 MB at 12 MP) goes before the
+        # model runs, in a heap (Pyodide's) that never shrinks. (A caller that hands the image
+        # over without keeping it lets it go: browser.segment.)
+        del image
         timings["preprocess"] = (clock() - t) * 1000
 
         timings["model"] = 0.0
         logits = await self._run_windows(pixel_values, chosen, timings, on_window)
+        del pixel_values
 
         t = clock()
         labels = upsample_argmax(logits, height, width)

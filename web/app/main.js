@@ -244,6 +244,7 @@ async function run(file) {
       signal: controller.signal,
       confidence: 'after',
       resolution: resolution.mode(),
+      overlay: false, // photo-view paints its own, at the screen's size
       // Detail runs several model windows: say which one runs (the others are one window).
       onProgress: ({ done, total }) => !controller.signal.aborted && total > 1 && showWindow(file, done, total),
     });

@@ -152,11 +152,11 @@ export function createPhotoView({ painter, announce, showError }) {
     const screen = screenScaleOf({ width, height });
     scale = screen;
     const size = displaySize(width, height, scale);
-    // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere);
-    // the engine's full-resolution overlay as it is, or drawn again at the screen's size.
+    // The photo drawn upright by paint-worker.js (EXIF applied there, identically everywhere),
+    // and the overlay (the engine makes none for the page: segment(file, {overlay: false})).
     const [photo, overlay] = await Promise.all([
       painter.photo(photoKey, width, height, scale),
-      scale < 1 ? (result.overlay.close(), painter.paint('classes', classLut(classes), 0, scale)) : result.overlay,
+      painter.paint('classes', classLut(classes), 0, scale),
     ]);
     showBitmap(ui.photo, photo, photo ?? size);
     showBitmap(ui.overlay, overlay, overlay ?? size);

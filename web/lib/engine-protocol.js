@@ -26,8 +26,8 @@
 /** Requests, page -> worker: their fields and the value of their one reply. */
 export const REQUESTS = {
   segment: {
-    fields: "{file: Blob, confidence: boolean, resolution?: 'square' (default) | 'keep' | 'detail'}",
-    reply: "the result: {width, height, labels (Uint8Array), overlay (ImageBitmap), classes, backend, timings, resolution: {mode, input: [w, h], windows}, confidence? (Uint8Array)}; labels, overlay and confidence transferred. Progress before it: {stage: 'window', done, total} after each model window; a cancel stops it within one window",
+    fields: "{file: Blob, confidence: boolean, resolution?: 'square' (default) | 'keep' | 'detail', overlay?: false (none made)}",
+    reply: "the result: {width, height, labels (Uint8Array), overlay (ImageBitmap, or null if asked for none), classes, backend, timings, resolution: {mode, input: [w, h], windows}, confidence? (Uint8Array)}; labels, overlay and confidence transferred. Progress before it: {stage: 'window', done, total} after each model window; a cancel stops it within one window",
   },
   plan: {
     fields: '{width, height}',

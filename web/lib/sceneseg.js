@@ -17,7 +17,9 @@
 //   result.labels            // Uint8Array, width * height class ids, row-major
 //   result.classes           // [{id, name, color, pixels, fraction, group: {context, kind},
 //                            //   mean_confidence?}], largest first
-//   result.overlay           // ImageBitmap: each pixel in its class colour (opaque)
+//   result.overlay           // ImageBitmap: each pixel in its class colour (opaque); null
+//                            // with segment(file, {overlay: false}) (a caller that draws its
+//                            // own: the app, at the screen's size)
 //   result.timings           // ms per stage: queued (waiting for the engine or earlier
 //                            // photos), decode, preprocess, model, postprocess, transfer,
 //                            // overlay, messaging: together, the time from segment() to result
@@ -171,22 +173,24 @@ export function createSegmenter(config = {}) {
     warmed: warmed.promise,
     /**
      * @param {Blob} file
-     * @param {{signal?: AbortSignal, confidence?: boolean|'after', resolution?: 'square'|'keep'|'detail', onProgress?: (p: {stage: 'window', done: number, total: number}) => void}} [options]
+     * @param {{signal?: AbortSignal, confidence?: boolean|'after', resolution?: 'square'|'keep'|'detail', overlay?: boolean, onProgress?: (p: {stage: 'window', done: number, total: number}) => void}} [options]
      *     abort: the job is dropped if it has not started, stopped within one model window if
      *     it has; the promise rejects with signal.reason. confidence: true: also compute
      *     result.confidence before the result comes (costs seconds at 12 MP); 'after':
      *     result.laterConfidence, computed once the result is out (its own request to the
      *     worker). resolution: RESOLUTIONS (an unknown one rejects with InputError).
+     *     overlay: false: no result.overlay (null), not made at all (46 MB at 12 MP).
      *     onProgress: after each model window.
      */
-    async segment(file, { signal, confidence = false, resolution, onProgress: onWindow } = {}) {
+    async segment(file, { signal, confidence = false, resolution, overlay = true, onProgress: onWindow } = {}) {
       signal?.throwIfAborted();
       if (resolution !== undefined && !RESOLUTIONS.includes(resolution)) {
         throw new InputError(`Unknown resolution "${resolution}"; one of: ${RESOLUTIONS.join(', ')}.`);
       }
       const started = performance.now();
       const progress = onWindow && (({ stage, done, total }) => onWindow({ stage, done, total }));
-      const photo = requests.request('segment', { file, confidence: confidence === true, ...(resolution && { resolution }) }, { onProgress: progress });
+      const fields = { file, confidence: confidence === true, ...(resolution && { resolution }), ...(overlay === false && { overlay: false }) };
+      const photo = requests.request('segment', fields, { onProgress: progress });
       const later = confidence === 'after' ? requests.request('confidence', { photo: photo.id }) : null;
       later?.promise.catch(() => {}); // callers that never look at it see no unhandled rejection
       signal?.addEventListener(

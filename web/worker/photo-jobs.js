@@ -22,7 +22,7 @@ export function createPhotoJobs({ queue, cancelled, busy, progress }) {
   let newest = null; // id of the newest segment request received
   let confidenceFor = null; // id of the confidence request being computed
 
-  async function segment({ id, file, confidence = false, resolution }, { browser, runner }, received) {
+  async function segment({ id, file, confidence = false, resolution, overlay = true }, { browser, runner }, received) {
     // Time spent waiting for the engine or for earlier photos: part of what the visitor waited.
     const queued = performance.now() - received;
     try {
@@ -47,14 +47,14 @@ export function createPhotoJobs({ queue, cancelled, busy, progress }) {
       latest = id;
       if (cancelled.has(id)) throw CANCELLED(); // no one is waiting: skip the overlay
       const start = performance.now();
-      result.overlay = await overlayBitmap(result.labels, result.width, result.height, result.classes);
-      result.timings.overlay = performance.now() - start;
+      result.overlay = overlay === false ? null : await overlayBitmap(result.labels, result.width, result.height, result.classes);
+      if (result.overlay) result.timings.overlay = performance.now() - start;
       // The backend that produced this result (WebGPU may have handed over to WASM mid-job);
       // 'model.*' entries are parts of the model stage (not added to the total).
       result.backend = runner.name;
       for (const [name, ms] of Object.entries(runner.timings)) result.timings[`model.${name}`] = ms;
       result.timings = { queued, ...result.timings };
-      const transfer = [result.labels.buffer, result.overlay];
+      const transfer = [result.labels.buffer, ...(result.overlay ? [result.overlay] : [])];
       if (result.confidence) transfer.push(result.confidence.buffer);
       return { value: result, transfer };
     } catch (error) {
