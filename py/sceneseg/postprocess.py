@@ -28,6 +28,9 @@ import numpy as np
 # Work arrays in the per-pixel paths (here and in ``confidence``) are kept below this many
 # float32 elements (~32 MB).
 MAX_WORK_ELEMENTS = 8_000_000
+# Elements per step of the per-pixel argmax (``_resolve_band``), which holds three arrays of it
+# at once: 2 M keeps them at 24 MB (8 M made that step the heap's high-water at 12 MP).
+_BAND_ELEMENTS = 2_000_000
 # Pixels counted per bincount call in class_pixel_counts.
 _COUNT_CHUNK = 1 << 18
 
@@ -92,7 +95,7 @@ def upsample_argmax(logits: np.ndarray, height: int, width: int) -> np.ndarray:
         logits = logits[0]
     logits = np.ascontiguousarray(logits, dtype=np.float32)
     num_classes, h, w = logits.shape
-    label_dtype = np.uint8 if num_classes <= 256 else np.uint16
+    dtype = np.uint8 if num_classes <= 256 else np.uint16
     ys, xs = source_index(h, height), source_index(w, width)
     margin = rounding_margin(logits)
 
@@ -110,12 +113,15 @@ def upsample_argmax(logits: np.ndarray, height: int, width: int) -> np.ndarray:
 
     # Fill every pixel with its cell's top-left winner; correct wherever the cell is uniform.
     # Source indices are sorted, so the output rows (columns) of cell row i (column j) are
-    # row_starts[i]:row_starts[i + 1], and the fill is a repeat (faster than a gather).
+    # row_starts[i]:row_starts[i + 1], and the fill is a repeat (faster than a gather), a
+    # cell row at a time (no full-size temporaries).
     row_starts = np.searchsorted(ys.lower, np.arange(h + 1))
     col_starts = np.searchsorted(xs.lower, np.arange(w + 1))
-    labels = winner.astype(label_dtype)
-    labels = np.repeat(labels, np.diff(row_starts), axis=0)
-    labels = np.repeat(labels, np.diff(col_starts), axis=1)
+    repeats = np.diff(col_starts)
+    winners = winner.astype(dtype)
+    labels = np.empty((height, width), dtype=dtype)
+    for i in range(h):
+        labels[row_starts[i] : row_starts[i + 1]] = np.repeat(winners[i], repeats)
 
     # Per-pixel work for the cells that are not uniform, one band of cell rows at a time.
     for i in range(h):
@@ -159,7 +165,7 @@ def _resolve_band(logits, labels, i, i_up, r0, r1, cols, ys, xs, col_up, margin)
     top = wl * g00[k] + wu * g01[k]  # [ncols, width]
     bottom = wl * g10[k] + wu * g11[k]
     candidates = order[k]  # [ncols, width]
-    rows_per_step = max(1, MAX_WORK_ELEMENTS // max(1, top.size))
+    rows_per_step = max(1, _BAND_ELEMENTS // max(1, top.size))
     for s in range(r0, r1, rows_per_step):
         e = min(r1, s + rows_per_step)
         vl = ys.w_lower[s:e, None, None]
