@@ -176,7 +176,9 @@ class Segmenter:
         chosen = self.plan(width, height, resolution)
 
         t = clock()
-        pixel_values = self.processor.preprocess(image, chosen.input)
+        # Resized, still 8-bit: windows are normalised one at a time (a 4096x1024 input is
+        # 13 MB so, 50 MB as float32, beside the windows' logits).
+        resized = np.asarray(self.processor.resize(image, chosen.input))
         # Only its size is needed from here: the decoded photo (48 MB at 12 MP) goes before the
         # model runs, in a heap (Pyodide's) that never shrinks. (A caller that hands the image
         # over without keeping it lets it go: browser.segment.)
@@ -184,8 +186,8 @@ class Segmenter:
         timings["preprocess"] = (clock() - t) * 1000
 
         timings["model"] = 0.0
-        logits = await self._run_windows(pixel_values, chosen, timings, on_window)
-        del pixel_values
+        logits = await self._run_windows(resized, chosen, timings, on_window)
+        del resized
 
         t = clock()
         labels = upsample_argmax(logits, height, width)
@@ -200,18 +202,19 @@ class Segmenter:
             result.ensure_confidence()
         return result
 
-    async def _run_windows(self, pixel_values, chosen: Plan, timings, on_window) -> np.ndarray:
+    async def _run_windows(self, resized, chosen: Plan, timings, on_window) -> np.ndarray:
         """Logits [1, C, h, w] of the plan: one run, or the windows' logits streamed into one
-        quarter-scale sum and a count map, then averaged (``docs/resolution.md``)."""
+        quarter-scale sum and a count map, then averaged (``docs/resolution.md``). ``resized``:
+        uint8 [H, W, 3] at the plan's input size, normalised a window at a time."""
         clock = time.perf_counter
         total = len(chosen.windows)
         classes = self.model.num_classes
         logits = counts = None
         for done, window in enumerate(chosen.windows, 1):
-            crop = pixel_values
-            if total > 1:
-                x, y, w, h = window.x, window.y, window.width, window.height
-                crop = np.ascontiguousarray(pixel_values[:, :, y : y + h, x : x + w])
+            t = clock()
+            x, y, w, h = window.x, window.y, window.width, window.height
+            crop = self.processor.normalize(resized[y : y + h, x : x + w])
+            timings["preprocess"] += (clock() - t) * 1000
             t = clock()
             out = await self.backend.run(crop)
             timings["model"] += (clock() - t) * 1000

@@ -152,9 +152,13 @@ class SegformerProcessor:
     def preprocess(self, image: Image.Image, size: tuple[int, int] | None = None) -> np.ndarray:
         """RGB image -> float32 [1, 3, H, W], C-contiguous (ready to hand to a runtime);
         ``size`` (width, height) as ``resize`` (``sceneseg.resolution`` plans it)."""
-        resized = np.asarray(self.resize(image, size), dtype=np.float32)  # [H, W, 3], 0..255
-        chw = resized.transpose(2, 0, 1)
+        return self.normalize(np.asarray(self.resize(image, size)))
+
+    def normalize(self, pixels: np.ndarray) -> np.ndarray:
+        """uint8 [H, W, 3] (the resized image, or a window of it) -> float32 [1, 3, H, W]:
+        element by element, so a window normalised alone equals that window of the whole."""
+        chw = pixels.transpose(2, 0, 1)
         out = np.empty((1, *chw.shape), dtype=np.float32)
-        np.multiply(chw, self._scale, out=out[0])
+        np.multiply(chw, self._scale, out=out[0])  # (uint8 * float32 is computed in float32)
         out[0] -= self._offset
         return out

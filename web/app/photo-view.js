@@ -5,6 +5,7 @@
 import { elementsById } from './elements.js';
 import { classLut, packRGBA } from '../lib/colorize.js';
 import { displaySize, screenScale } from '../lib/display-scale.js';
+import { sharedCopy } from '../lib/painter.js';
 import { formatPercent, groupsOf, renderLegend, updateLegend } from '../lib/legend.js';
 import { createPhotoDownloads } from './photo-downloads.js';
 import { createViewer } from './viewer.js';
@@ -142,7 +143,9 @@ export function createPhotoView({ painter, announce, showError }) {
   }
 
   async function show(file, result, photoKey) {
-    const { width, height, labels, classes } = result;
+    // Shared with the paint worker (one copy, not two); the result's own goes.
+    const labels = (result.labels = sharedCopy(result.labels));
+    const { width, height, classes } = result;
     const start = performance.now();
     preview = false;
     clearTimeout(rescaleTimer);
@@ -206,7 +209,7 @@ export function createPhotoView({ painter, announce, showError }) {
       ui.thresholdNote.textContent = error ? `No confidence map: ${error.message}` : '';
       return;
     }
-    shown.confidence = later.confidence;
+    shown.confidence = later.confidence = sharedCopy(later.confidence); // (as the labels)
     if (!preview) painter.setConfidence(later.confidence); // (restore() sends it otherwise)
     ui.threshold.disabled = false;
     ui.thresholdNote.textContent = '';

@@ -7,7 +7,10 @@
 // onnxruntime-web's own `env.wasm.proxy` does not apply here: it works only in a page.
 //
 // A run copies its input out of Pyodide's memory (3 MB at 512x512) and hands the copy over; the
-// logits come back handed over too (onnxruntime copies them out of its memory anyway).
+// logits come back handed over too. Both buffers go back and forth again for the next run (the
+// logits' once Python has copied them, which it does before it runs the model again): a 12 MP
+// photo in detail is 12+ runs, and a new 13 MB pair each would lie as garbage in this worker
+// until V8 collects it (~60 MB at a time, measured at the renderer's peak).
 
 /** Start the model's worker; `prepare(module)` may follow at once, `open(...)` once the model file is read. */
 export function startModelWorker() {
@@ -54,6 +57,8 @@ export function startModelWorker() {
       const { name, threads, worker: where, stages } = await call('open', { modelBytes, choice, module });
       for (const [stage, ms] of Object.entries(stages)) onStage?.(stage, ms);
       const timings = {};
+      let spareInput = null; // the last run's input buffer, back from the worker
+      let spareLogits = null; // the last run's logits' buffer (Python has copied them by now)
       return {
         backend: 'wasm',
         name,
@@ -65,13 +70,21 @@ export function startModelWorker() {
           let data;
           let dims;
           try {
-            data = buffer.data.slice(); // a view into Pyodide's memory: copied, never handed over
+            // A view into Pyodide's memory: copied (into the last input's buffer if it fits),
+            // never handed over.
+            const fits = spareInput?.byteLength === buffer.data.byteLength;
+            data = fits ? new Float32Array(spareInput) : new Float32Array(buffer.data.length);
+            data.set(buffer.data);
             dims = [...buffer.shape];
           } finally {
             buffer.release();
           }
-          const output = await call('run', { data, dims }, [data.buffer]);
+          const into = spareLogits;
+          spareInput = spareLogits = null;
+          const output = await call('run', { data, dims, into }, into ? [data.buffer, into] : [data.buffer]);
           Object.assign(timings, output.timings);
+          spareInput = output.input;
+          spareLogits = output.data.buffer;
           return { data: output.data, dims: output.dims };
         },
         async release() {

@@ -5,7 +5,9 @@
 // engine's worker, next to the adapter it was probed with.
 //
 // Messages (engine's worker -> here): prepare {module}, open {id, modelBytes, choice, module},
-// run {id, data, dims}, release {id}; replies: {id, value} or {id, error}.
+// run {id, data, dims, into?}, release {id}; replies: {id, value} or {id, error}. A run hands
+// back its input's buffer (`input`) and writes the logits into `into` (the last run's logits'
+// buffer) when they fit: the two buffers go back and forth instead of new ones each run.
 import { createModelRunner } from './model-runner.js';
 
 let runner = null;
@@ -19,13 +21,22 @@ const handlers = {
     runner = await createModelRunner(modelBytes, choice, { module, onStage: (name, t) => (stages[name] = t) });
     return { value: { name: runner.name, threads: runner.threads, worker: runner.worker, stages } };
   },
-  async run({ data, dims }) {
+  async run({ data, dims, into }) {
     // runSession (model-runner.js) reads its input as a Pyodide buffer would give it.
     const pixels = { getBuffer: () => ({ data, shape: dims, release() {} }) };
     const output = await runner.run(pixels);
-    // The logits are onnxruntime's copy out of its WASM memory: handed over, not copied again.
-    const logits = output.data.byteLength === output.data.buffer.byteLength ? output.data : output.data.slice();
-    return { value: { data: logits, dims: output.dims, timings: { ...runner.timings } }, transfer: [logits.buffer] };
+    // The logits are onnxruntime's copy out of its WASM memory: into the buffer that came for
+    // them, or handed over as they are.
+    let logits = output.data;
+    if (into?.byteLength === logits.byteLength) {
+      const target = new Float32Array(into);
+      target.set(logits);
+      logits = target;
+    } else if (logits.byteLength !== logits.buffer.byteLength) {
+      logits = logits.slice();
+    }
+    const value = { data: logits, dims: output.dims, timings: { ...runner.timings }, input: data.buffer };
+    return { value, transfer: [logits.buffer, data.buffer] };
   },
   async release() {
     await runner?.release();
