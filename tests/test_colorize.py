@@ -121,7 +121,8 @@ NEAREST = """
 import { sampleNearest } from './web/lib/colorize.js';
 const { values, width, height, sizes } = JSON.parse(process.argv[1]);
 const map = Uint8Array.from(values);
-console.log(JSON.stringify(sizes.map(([w, h]) => Array.from(sampleNearest(map, width, height, w, h)))));
+const sampled = sizes.map(([w, h]) => Array.from(sampleNearest(map, width, height, w, h)));
+console.log(JSON.stringify(sampled));
 """
 
 

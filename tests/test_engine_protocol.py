@@ -29,8 +29,12 @@ RECORD_WIRE = """
   const Native = window.Worker;
   const wire = (window.__wire = []);
   let workers = 0;
+  // overlay: a segment request's option, or what its reply carries ('bitmap' or null).
+  const overlay = (m) => m?.overlay === false ? false
+    : typeof m?.value === 'object' && m.value !== null && 'overlay' in m.value
+      ? (m.value.overlay ? 'bitmap' : null) : undefined;
   const note = (w, way, m) => wire.push({ w, way, type: m?.type, id: m?.id ?? null,
-    kind: m?.kind ?? null, stage: m?.stage ?? null, photo: m?.photo ?? null });
+    kind: m?.kind ?? null, stage: m?.stage ?? null, photo: m?.photo ?? null, overlay: overlay(m) });
   window.Worker = class extends Native {
     constructor(url, ...rest) {
       super(url, ...rest);
@@ -108,6 +112,20 @@ def sent(page, **match) -> list[dict]:
         for m in wire
         if m["way"] == "out" and m["w"] == 1 and all(m[k] == v for k, v in match.items())
     ]
+
+
+def test_the_app_asks_for_no_overlay_and_gets_none(wired):
+    # The page paints the overlay itself at the screen's size (app/photo-view.js): the engine
+    # makes none for it (segment(file, {overlay: false})), so no full-size bitmap is made and
+    # thrown away. The API's default still makes one (test_widget).
+    page = wired.page
+    wired.upload(PNGS[0])
+    request = sent(page, type="segment")[-1]
+    assert request["overlay"] is False
+    wire = page.evaluate("window.__wire")
+    replies = [m for m in wire if m["way"] == "in" and m["type"] == "reply"]
+    (reply,) = [m for m in replies if m["id"] == request["id"]]
+    assert reply["overlay"] is None
 
 
 def test_no_file_is_made_before_a_click(wired):

@@ -1,5 +1,8 @@
 // UI-thread side of paint-worker.js: one request of each kind in flight, the latest wins.
 
+/** Whether an array lives in shared memory (the global exists only where the page may share). */
+const isShared = (array) => typeof SharedArrayBuffer !== 'undefined' && array.buffer instanceof SharedArrayBuffer;
+
 /**
  * A copy of a label or confidence map in shared memory, where the page may share it (cross-origin
  * isolated, as the app is for onnxruntime's threads): the page and the paint worker then hold
@@ -8,7 +11,7 @@
  * @returns {Uint8Array}
  */
 export function sharedCopy(array) {
-  if (!globalThis.crossOriginIsolated || array.buffer instanceof SharedArrayBuffer) return array;
+  if (!globalThis.crossOriginIsolated || isShared(array)) return array;
   const copy = new Uint8Array(new SharedArrayBuffer(array.byteLength));
   copy.set(array);
   return copy;
@@ -16,7 +19,7 @@ export function sharedCopy(array) {
 
 /** An array for the paint worker: a shared one as it is, otherwise a copy handed over. */
 function forWorker(array) {
-  if (array.buffer instanceof SharedArrayBuffer) return [array, []];
+  if (isShared(array)) return [array, []];
   const copy = array.slice();
   return [copy, [copy.buffer]];
 }
