@@ -50,8 +50,8 @@ export function createPhotoView({ painter, announce, showError }) {
   let rescaleTimer = 0;
 
   // While the next photo runs, the shown one stays as a preview at the screen's resolution:
-  // its full-resolution pixels (two 46 MB bitmaps at 12 MP, and the paint worker's copies of
-  // labels and confidence) would otherwise meet the next photo's at its memory peak.
+  // its bigger bitmaps if it was zoomed in (two 46 MB ones at 1:1 at 12 MP), and the paint
+  // worker's labels and confidence, would otherwise meet the next photo's at its memory peak.
   let preview = false;
   let restoring = 0; // the latest restore(); a pick after it cancels it
 
