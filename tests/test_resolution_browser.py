@@ -8,6 +8,8 @@ tests' tab must not inherit it."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import threading
 import time
@@ -190,6 +192,19 @@ def canvas_digest(page, selector: str) -> dict:
     )
 
 
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    """A (screen-sized) canvas's RGBA pixels, read back through a 2D canvas as a PNG."""
+    data_url = page.locator(selector).evaluate(
+        """src => {
+            const copy = document.createElement('canvas');
+            copy.width = src.width; copy.height = src.height;
+            copy.getContext('2d').drawImage(src, 0, 0);
+            return copy.toDataURL('image/png');
+        }"""
+    )
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
 def test_keep_matches_the_cpython_pipeline(context, site_url, photos, tmp_path):
     """keep on non-square photos (landscape, portrait), fp32: the page's labels are CPython's
     pipeline's with resolution keep (native onnxruntime)."""
@@ -264,6 +279,20 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
     fit = page.evaluate(f"() => {widths}")
     assert fit[0] == fit[1] and fit[0] <= 1280, fit
     assert page.evaluate("() => document.getElementById('overlay').style.width") == "4032px"
+    # What it shows is the page's own label map (downloaded: full resolution), each shown pixel
+    # the label under its centre, in the class's colour.
+    from sceneseg.palette import ADE20K_PALETTE
+
+    labels = labels_of(app, tmp_path, "big-detail")
+    assert labels.shape == (3024, 4032)
+    shown = canvas_pixels(page, "#overlay")
+    height, width = shown.shape[:2]
+    assert width == fit[0] and height == round(3024 * fit[0] / 4032), shown.shape
+    rows = ((np.arange(height) + 0.5) * 3024 / height).astype(int)
+    columns = ((np.arange(width) + 0.5) * 4032 / width).astype(int)
+    expected = np.asarray(ADE20K_PALETTE, np.uint8)[labels[rows[:, None], columns[None, :]]]
+    np.testing.assert_array_equal(shown[..., :3], expected)
+    assert (shown[..., 3] == 255).all()
     page.click("#zoom-actual")
     page.wait_for_function(f"() => {widths}.every((w) => w === 4032)", timeout=30_000)
     page.click("#zoom-fit")
