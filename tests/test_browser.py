@@ -3,7 +3,6 @@ back through the page's own download, compare with the CPython pipeline on the s
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import shutil
@@ -22,6 +21,7 @@ from conftest import (
     PHOTOS,
     ROOT,
     AppPage,
+    canvas_pixels,
     native_segmenter,
     run_in_pyodide,
     serve_site,
@@ -341,20 +341,6 @@ def test_a_12_megapixel_photo_is_labelled_at_full_resolution(app_factory, tmp_pa
     assert agreement >= MIN_AGREEMENT["q8"]
     # Colouring 12 MP and drawing it took the UI thread 60-200 ms when it was done there.
     assert max(long_tasks, default=0) < 100, f"UI thread blocked for {max(long_tasks):.0f} ms"
-
-
-def canvas_pixels(page, selector: str) -> np.ndarray:
-    """What a canvas on the page shows, RGBA at its own resolution (read back through a 2D
-    canvas, since the page's canvases are 'bitmaprenderer' ones)."""
-    data_url = page.locator(selector).evaluate(
-        """src => {
-            const copy = document.createElement('canvas');
-            copy.width = src.width; copy.height = src.height;
-            copy.getContext('2d').drawImage(src, 0, 0);
-            return copy.toDataURL('image/png');
-        }"""
-    )
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
 @pytest.mark.slow

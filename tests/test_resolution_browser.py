@@ -8,8 +8,6 @@ tests' tab must not inherit it."""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import threading
 import time
@@ -20,7 +18,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from conftest import SHARED, AppPage, native_segmenter
+from conftest import SHARED, AppPage, canvas_pixels, native_segmenter
 
 pytestmark = pytest.mark.browser
 
@@ -190,19 +188,6 @@ def canvas_digest(page, selector: str) -> dict:
                      sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
         }"""
     )
-
-
-def canvas_pixels(page, selector: str) -> np.ndarray:
-    """A (screen-sized) canvas's RGBA pixels, read back through a 2D canvas as a PNG."""
-    data_url = page.locator(selector).evaluate(
-        """src => {
-            const copy = document.createElement('canvas');
-            copy.width = src.width; copy.height = src.height;
-            copy.getContext('2d').drawImage(src, 0, 0);
-            return copy.toDataURL('image/png');
-        }"""
-    )
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
 def test_keep_matches_the_cpython_pipeline(context, site_url, photos, tmp_path):

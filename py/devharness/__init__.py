@@ -5,7 +5,8 @@ with no pytest in it.
     chromium   Debian's Chromium through Playwright (SCENESEG_CHROMIUM), its headless flags
     site       build_site (build.py as a user runs it), prebuilt_site (SCENESEG_SITE)
     server     serve_site: a built site on a free port with build.py's own handler (COOP/COEP)
-    app        AppPage / open_app: the app in one tab, driven through its automation hooks
+    app        AppPage / open_app: the app in one tab, driven through its automation hooks;
+               canvas_pixels: what a canvas shows
     clips      pan_frames / write_y4m: short real clips for the video tests and benchmarks
     reference  native_segmenter: the CPython pipeline on native onnxruntime, per precision
 
@@ -14,7 +15,7 @@ bench scripts insert it). Not part of the sceneseg wheel (pyproject.toml include
 only), so never shipped to the browser.
 """
 
-from devharness.app import AppPage, open_app
+from devharness.app import AppPage, canvas_pixels, open_app
 from devharness.chromium import CHROMIUM, CHROMIUM_ARGS, launch_chromium
 from devharness.clips import pan_frames, write_y4m
 from devharness.paths import (
@@ -42,6 +43,7 @@ __all__ = [
     "AppPage",
     "DualStackServer",
     "build_site",
+    "canvas_pixels",
     "launch_chromium",
     "native_segmenter",
     "open_app",

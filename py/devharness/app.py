@@ -4,8 +4,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
+
+import numpy as np
+from PIL import Image
 
 
 class AppPage:
@@ -50,3 +55,17 @@ def open_app(browser, url: str, **context_options) -> AppPage:
     """The app in the tab of a new context (an empty profile); close it with the context."""
     context = browser.new_context(accept_downloads=True, **context_options)
     return AppPage(context.new_page(), url)
+
+
+def canvas_pixels(page, selector: str) -> np.ndarray:
+    """What a canvas on the page shows, RGBA at its own resolution (read back through a 2D
+    canvas as a PNG, since the page's canvases are 'bitmaprenderer' ones)."""
+    data_url = page.locator(selector).evaluate(
+        """src => {
+            const copy = document.createElement('canvas');
+            copy.width = src.width; copy.height = src.height;
+            copy.getContext('2d').drawImage(src, 0, 0);
+            return copy.toDataURL('image/png');
+        }"""
+    )
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
