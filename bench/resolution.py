@@ -13,22 +13,23 @@ photo of each size the same way from ADE_val_00000002.
 
 1. Page, per photo and mode, `--repeat` times, a fresh tab (a new browser context: empty
    storage, no service worker yet, so every tab is a first visit) on
-   ?backend=wasm&precision=q8&resolution=MODE. After ready, its 512x512 warm-up
-   (#engine[data-warmup-ms]) and the idle snapshot store, the photo is picked through
-   input#file, then (unless --once) the second photo of the same size. Per photo: the model
-   time (#timings' `model`, all windows together), pick -> result on screen (body[data-result]),
-   the input and windows (#resolution-cost[data-shown]), and the RSS of the tab's renderer
-   process (psutil, every 50 ms): before the pick and its peak until the result's confidence
-   map is on screen too (it is computed after the result; the peak until the result alone is
-   in the JSON).
+   ?backend=wasm&precision=q8&resolution=MODE. After ready, its warm-up (on WASM three
+   128x128 runs; #engine[data-warmup-ms]) and the idle snapshot store, the photo is picked
+   through input#file, then (unless --once) the second photo of the same size. Per photo: the
+   model time (#timings' `model`, all windows together), pick -> result on screen
+   (body[data-result]), the input and windows (#resolution-cost[data-shown]), and the RSS of
+   the tab's renderer process (psutil, every 50 ms): before the pick and its peak until the
+   result's confidence map is on screen too (it is computed after the result; the peak until
+   the result alone is in the JSON).
 2. Warm-up vs a new shape: from the same tabs, the first photo's model time (its first run at
-   that shape, after the 512x512 warm-up only) against the second's. With --webgpu also keep
+   that shape, after the warm-up only) against the second's. With --webgpu also keep
    and detail on WebGPU fp32 at 0.24 MP (--enable-unsafe-webgpu; on SwiftShader, ~100x slower
    than a GPU, the page runs no warm-up at all).
 3. Native (CPython + native onnxruntime, the same Segmenter as the CLI's --resolution): per
-   photo and mode a subprocess that makes the session, runs one 512x512 square warm-up (as the
-   page does), then the photo and the second photo: model time, decode -> labels time, its RSS
-   before each and its peak after each (getrusage's ru_maxrss, the kernel's high-water mark).
+   photo and mode a subprocess that makes the session, runs one 512x512 square warm-up (the
+   page warms up on 128x128), then the photo and the second photo: model time, decode -> labels
+   time, its RSS before each and its peak after each (getrusage's ru_maxrss, the kernel's
+   high-water mark).
 
 Medians over the repeats. Tables to stdout and, with --out DIR, resolution.md and
 resolution.json; the issue's memory targets checked at the end (met / missed / not measured).
@@ -276,7 +277,7 @@ def report(out: dict) -> str:
         )
         + f". Medians of {out['repeat']}. Page: each case a fresh tab (a new context: empty "
         "storage, no "
-        "service worker yet, so a first visit), the photo picked after ready and the 512x512 "
+        "service worker yet, so a first visit), the photo picked after ready and the "
         "warm-up; model = #timings' model (all windows), total = pick -> result on screen. "
         "Memory, page: RSS of the tab's renderer process (page and workers), before the pick "
         "and its peak until the photo's result and confidence map are on screen (the sum over "
@@ -333,7 +334,7 @@ def report(out: dict) -> str:
 
 
 def warm_table(out: dict) -> list[str]:
-    """The first photo at its shape (after the 512x512 warm-up only) vs the second photo of
+    """The first photo at its shape (after the warm-up only) vs the second photo of
     the same size, from the same tabs (and native processes)."""
     rows = []
     for where, label in (("page", "page WASM"), ("native", "native")):
@@ -369,9 +370,10 @@ def warm_table(out: dict) -> list[str]:
     if not rows:
         return []
     return [
-        "## Warm-up (512x512 after ready) vs a new shape",
+        "## Warm-up after ready vs a new shape",
         "",
-        "The 1st photo's model time (its first run at the shape, unless the shape is 512x512) "
+        "The 1st photo's model time (its first run at the shape: the page warms up on 128x128, "
+        "native on 512x512) "
         "against a 2nd photo of the same size in the same tab; per model run in brackets. "
         f"Page warm-up after ready: median {fmt(out.get('warmup_ms'))} ms.",
         "",

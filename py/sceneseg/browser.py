@@ -43,13 +43,17 @@ def _to_js_bytes(data):
     return out
 
 
-async def warm_up() -> None:
+async def warm_up(side: int | None = None) -> None:
     """Run the model once on a blank input: onnxruntime-web sets up its kernels and memory
-    on the first run, which would otherwise be added to the user's first photo."""
+    on the first run, which would otherwise be added to the user's first photo.
+
+    side: a side x side input instead of the model's own size: on WASM a small run warms the
+    same kernels for a fraction of the time (the engine's worker says how much it runs)."""
     if _segmenter is None:
         raise RuntimeError("init() first")
     config = _segmenter.model.preprocess
-    await _segmenter.backend.run(np.zeros((1, 3, config.height, config.width), np.float32))
+    height, width = (side, side) if side else (config.height, config.width)
+    await _segmenter.backend.run(np.zeros((1, 3, height, width), np.float32))
 
 
 async def segment(js_bytes, options_json: str | None = None, on_window=None) -> dict:

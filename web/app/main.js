@@ -35,8 +35,8 @@ buildInfo.catch(() => {}); // the worker then fetches it and says what failed
 const showChoice = mountBackendSetting(ui.details, ui.detailsList);
 // stage 'backend': WebGPU failed and WASM took over; the line under the engine says so.
 onEngineProgress((p) => (p.stage === 'backend' ? showChoice(p.choice, p.message) : showProgress(p)));
-// The warm-up run after ready (none when a photo was already waiting): diagnostics only.
-segmenter.warmed.then(({ ms }) => (ui.engine.dataset.warmupMs = String(Math.round(ms))));
+// The warm-up after ready (none when a photo was already waiting): diagnostics only.
+segmenter.warmed.then(({ ms, runs }) => Object.assign(ui.engine.dataset, { warmupMs: Math.round(ms), warmupRuns: runs }));
 let engineReady = false;
 showProgress({ stage: 'start', message: 'Starting the engine…' });
 // Video and batch modes (their own sections; web/app/video/, web/app/batch/).

@@ -79,7 +79,7 @@ export const EVENTS = {
   progress: { fields: '{stage, message, loaded?, total?}', note: 'start-up steps and byte counts' },
   ready: { fields: '{info}', note: 'a photo can be taken; info: model, precision, file, backend, choice, threads, isolated, version, cache, startup, python, versions' },
   backend: { fields: '{message, choice}', note: 'WebGPU failed and WASM took over (choice: backend, precision, file, reason)' },
-  warmed: { fields: '{ms}', note: 'the warm-up run after ready is done' },
+  warmed: { fields: '{ms, runs}', note: 'the warm-up after ready is done (runs: how many it made before a photo came)' },
   failed: { fields: '{message}', note: 'the engine could not start; every request after this gets an error' },
 };
 

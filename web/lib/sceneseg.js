@@ -42,9 +42,10 @@
 //   // unlabelled: UNLABELLED (255) in the label map, transparent in the overlay, in no mask.
 //   exportName('IMG_1234.jpg', 'mask-png', 'chest of drawers')  // 'IMG_1234-mask-chest-of-drawers.png'
 //   (letters without accents, digits, '_', '.', '-' only; 'photo' if nothing is left)
-//   await segmenter.ready    // {model, backend, threads, startup, cache, ...}: resolves after the
-//                            // warm-up run, so a photo segmented from then on runs at full speed;
-//                            // segment() may be called earlier: the photo waits for the engine
+//   await segmenter.ready    // {model, backend, threads, startup, cache, ...}: resolves as soon
+//                            // as a photo can be taken (a short warm-up follows, which a photo
+//                            // picked then interrupts); segment() may be called earlier: the
+//                            // photo waits for the engine
 //   await segmenter.classShares('csv', rows)   // Blob: class shares of several images as
 //                            // CSV or JSON (the batches' layout), rows: [{photo, width, height,
 //                            // classes: [{id, pixels}]}] (the video mode's per-frame shares)
@@ -117,7 +118,7 @@ export function createSegmenter(config = {}) {
     if (event.type === 'progress') onProgress(event);
     else if (event.type === 'backend') onProgress({ stage: 'backend', message: event.message, choice: event.choice });
     else if (event.type === 'ready') ready.resolve(event.info);
-    else if (event.type === 'warmed') warmed.resolve({ ms: event.ms });
+    else if (event.type === 'warmed') warmed.resolve({ ms: event.ms, runs: event.runs });
     else if (event.type === 'failed') ready.reject(new Error(event.message));
   });
   const call = (type, fields, transfer) => requests.request(type, fields, { transfer }).promise;
@@ -167,9 +168,10 @@ export function createSegmenter(config = {}) {
      *  once the model is loaded. A later switch from WebGPU to WASM comes as a progress
      *  message with stage 'backend' and the new choice. */
     ready: ready.promise,
-    /** Resolves with {ms} when the warm-up run after ready is done: from then on a photo gets
-     *  steady-state speed. Never resolves when a photo was already waiting at ready (its own
-     *  run warmed the model instead) or on a software GPU adapter. For diagnostics. */
+    /** Resolves with {ms, runs} when the warm-up after ready is done: from then on a photo
+     *  gets steady-state speed. It stops early (fewer runs) when a photo comes during it, and
+     *  never resolves when a photo was already waiting at ready (its own run warmed the model
+     *  instead) or on a software GPU adapter. For diagnostics. */
     warmed: warmed.promise,
     /**
      * @param {Blob} file

@@ -11,13 +11,19 @@ import { startModelWorker } from './model-worker-runner.js';
 import { pythonStart, startPython } from './python-runtime.js';
 
 const SITE = new URL('../', import.meta.url);
+// The WASM warm-up after ready: 128x128 blank inputs, up to 3 runs. Measured in the page
+// (2 threads, a 512x512 photo picked 3 s after ready, against the photos after it): with no
+// warm-up the first photo took 2.2x a later one on a first visit and 2-2.7x on a relaunch (none
+// on a reload: the renderer keeps the compiled code); one 512x512 run (as before) cost 1.1-1.3 s
+// there; three 128x128 runs cost 0.2-0.6 s and left the photo at 0.9-1.15x.
+const WASM_WARM_UP = { side: 128, runs: 3 };
 
 /**
  * @param {object} options  the 'init' message: {model?, precision?, backend?, webgpuFail?, controlled?, snapshot?,
  *     buildInfo?, pageOrigin?}; buildInfo: build-info.json's text, when the page has read it (else
  *     fetched here); pageOrigin: the page's performance.timeOrigin
  * @param {(message: object, transfer?: Transferable[]) => void} post  to the page
- * @returns {Promise<{py, browser, runner, warmUp: () => Promise<void>, skipWarmUp: () => void}>}
+ * @returns {Promise<{py, browser, runner, warmUp: (photoWaiting?: () => boolean) => Promise<void>, skipWarmUp: () => void}>}
  */
 export async function startEngine({ precision, model: modelId, backend, webgpuFail, controlled, snapshot, buildInfo: text, pageOrigin }, post) {
   const progress = (stage, message, loaded, total) => post({ type: 'progress', stage, message, loaded, total });
@@ -142,17 +148,24 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
   const modelInfo = { id: model.id, file, sha256: model.files[file].sha256, precision: runner.choice.precision };
   browser.init(runner, config, preprocessor, JSON.stringify(modelInfo));
 
-  // onnxruntime-web sets up kernels and memory on its first run (0.5-2 s more than a later run).
-  // That warm-up run is not part of start-up: 'ready' goes out as soon as a photo can be taken,
-  // and the worker's queue runs warmUp() only if no photo is waiting then; a waiting photo's
-  // own run warms the session, and a blank run first would only delay its labels. A photo picked
-  // during the warm-up waits for its end. (Never on a software GPU adapter, forced by the
-  // visitor: there a run takes minutes.)
-  const warmUp = async () => {
+  // onnxruntime-web's first runs are slow: V8 has yet to tier up its kernels (a first visit, a
+  // relaunch) and onnxruntime sets up its memory. That warm-up is not part of start-up: 'ready'
+  // goes out as soon as a photo can be taken, and the worker's queue runs warmUp() only if no
+  // photo is waiting then; a waiting photo's own run warms the session, and a blank run first
+  // would only delay its labels. On WASM the warm-up is a few small runs (WASM_WARM_UP), and it
+  // stops between two as soon as a photo is waiting: that photo waits one small run at most.
+  // On WebGPU it is one run at the model's size (its shaders are made per shape); never on a
+  // software GPU adapter, forced by the visitor: there a run takes minutes.
+  const warmUp = async (photoWaiting = () => false) => {
     if (runner.warmUp !== false) {
       const tWarm = performance.now();
-      await browser.warm_up();
-      post({ type: 'warmed', ms: performance.now() - tWarm });
+      const { side, runs } = runner.choice.backend === 'wasm' ? WASM_WARM_UP : { side: null, runs: 1 };
+      let done = 0;
+      while (done < runs && !photoWaiting()) {
+        await browser.warm_up(side);
+        done++;
+      }
+      post({ type: 'warmed', ms: performance.now() - tWarm, runs: done });
     }
     runner.armTestFailure?.(); // tests of the WebGPU fallback: fail the first photo's run
   };

@@ -124,7 +124,7 @@ function init(message) {
     (started) => {
       // The warm-up run (engine-start.js) unless a job that runs the model waits: a waiting
       // photo warms it. Other jobs (the page's resolution 'plan', a cache listing) do not.
-      if (modelJobs === 0) queue = queue.then(started.warmUp).catch(() => {});
+      if (modelJobs === 0) queue = queue.then(() => started.warmUp(() => modelJobs > 0)).catch(() => {});
       else started.skipWarmUp();
       lastJob = Math.max(lastJob, performance.now()); // idle counts from ready
       return whenIdle(saveSnapshotWhenIdle);
