@@ -38,6 +38,7 @@ from devharness import (
 __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
+    "LAN_HOST",
     "PHOTOS",
     "PYODIDE_MIRROR",
     "ROOT",
@@ -154,6 +155,20 @@ def built_site(tmp_path_factory) -> Path:
 def site_url(built_site):
     with serve_site(built_site) as port:
         yield f"http://127.0.0.1:{port}/"
+
+
+# A name for the test server that is not "localhost" or a loopback IP: a site reached that
+# way is not a secure context, as on a LAN address over plain http (no Web Crypto, no threads,
+# no origin private file system). lan_browser resolves it to 127.0.0.1.
+LAN_HOST = "sceneseg.test"
+
+
+@pytest.fixture(scope="module")
+def lan_browser(playwright):
+    rules = f"--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1"
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="session")

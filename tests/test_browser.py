@@ -16,8 +16,7 @@ from PIL import Image
 
 from conftest import (
     AGREEMENT_REPORT,
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    LAN_HOST,
     PHOTOS,
     ROOT,
     AppPage,
@@ -253,19 +252,6 @@ def test_page_stays_responsive_while_segmenting(app_factory):
     # The UI thread keeps ticking while the worker computes; only the final paint blocks.
     assert len(gaps) > busy_ms / 50
     assert max(gaps) < 250, f"longest UI stall {max(gaps):.0f} ms"
-
-
-# A name for the test server that is not "localhost" or a loopback IP: a site reached that
-# way is not a secure context, as on a LAN address over plain http (no Web Crypto, no threads).
-LAN_HOST = "sceneseg.test"
-
-
-@pytest.fixture(scope="module")
-def lan_browser(playwright):
-    rules = f"--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1"
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, rules])
-    yield browser
-    browser.close()
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 import zipfile
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from PIL import Image
 from conftest import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    LAN_HOST,
     PHOTOS,
     PYODIDE_MIRROR,
     ROOT,
@@ -50,61 +52,42 @@ RECORD_READY = """
   };
 })();
 """
-# The stored snapshot entry as the test sees it: null or {key, size} (web/worker/idb-store.js:
-# database 'sceneseg', store 'python').
-STORED = """async () => new Promise((resolve) => {
-  const open = indexedDB.open('sceneseg');
-  open.onupgradeneeded = () => open.transaction.abort();
-  open.onerror = () => resolve(null);
-  open.onblocked = () => resolve(null);  // asked again by wait_for_snapshot
-  open.onsuccess = () => {
-    const db = open.result;
-    let get;
-    try {
-      get = db.transaction('python').objectStore('python').get('python');
-    } catch {
-      db.close();  // no 'python' store yet
-      return resolve(null);
-    }
-    get.onerror = () => { db.close(); resolve(null); };
-    get.onsuccess = () => {
-      db.close();
-      resolve(get.result ? { key: get.result.key, size: get.result.data.byteLength } : null);
-    };
-  };
-})"""
-# Flip 64 bytes in the middle of the stored snapshot (its SHA-256 no longer matches).
-DAMAGE = """async () => new Promise((resolve, reject) => {
-  const open = indexedDB.open('sceneseg');
-  open.onsuccess = () => {
-    const db = open.result;
-    const tx = db.transaction('python', 'readwrite');
-    const store = tx.objectStore('python');
-    const get = store.get('python');
-    let damaged;
-    get.onsuccess = () => {
-      const entry = get.result;
-      const middle = entry.data.length >> 1;
-      for (let i = middle; i < middle + 64; i++) entry.data[i] ^= 0xff;
-      damaged = Array.from(entry.data.subarray(middle, middle + 64));
-      store.put(entry, 'python');
-    };
-    tx.oncomplete = () => { db.close(); resolve(damaged); };  // committed, not just queued
-  };
-  open.onerror = () => reject(open.error);
-})"""
-
-
-READ_MIDDLE = """async () => new Promise((resolve) => {
-  indexedDB.open('sceneseg').onsuccess = ({ target: { result: db } }) => {
-    db.transaction('python').objectStore('python').get('python').onsuccess = ({ target }) => {
-      const data = target.result.data;
-      const middle = data.length >> 1;
-      db.close();
-      resolve(Array.from(data.subarray(middle, middle + 64)));
-    };
-  };
-})"""
+# The stored snapshot as the test sees it: null or {key, size} (web/worker/python-snapshot-store.js:
+# the file 'python-snapshot' in the origin private file system, a header then the snapshot).
+# null also while the worker holds the file (storing it): asked again by wait_for_snapshot.
+SNAPSHOT_FILE = """async () => {
+  const root = await navigator.storage.getDirectory();
+  return root.getFileHandle('python-snapshot');
+}"""
+STORED = f"""async () => {{
+  try {{
+    const file = await ({SNAPSHOT_FILE})();
+    const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
+    const length = new DataView(bytes.buffer).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+    return {{ key: header.key, size: header.size }};
+  }} catch {{
+    return null;
+  }}
+}}"""
+# Flip 64 bytes in the middle of the stored snapshot (its SHA-256 no longer matches); returns
+# them as written.
+DAMAGE = f"""async () => {{
+  const file = await ({SNAPSHOT_FILE})();
+  const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
+  const middle = bytes.length >> 1;
+  const damaged = bytes.slice(middle, middle + 64).map((b) => b ^ 0xff);
+  const writable = await file.createWritable({{ keepExistingData: true }});
+  await writable.write({{ type: 'write', position: middle, data: damaged }});
+  await writable.close();
+  return Array.from(damaged);
+}}"""
+READ_MIDDLE = f"""async () => {{
+  const file = await ({SNAPSHOT_FILE})();
+  const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
+  const middle = bytes.length >> 1;
+  return Array.from(bytes.subarray(middle, middle + 64));
+}}"""
 
 
 def shipped_wheels(site):
@@ -268,6 +251,7 @@ def test_a_return_visit_restores_python_from_the_snapshot(visitor, tmp_path):
 
     app, start = visitor(relaunch=True)  # the browser closed and opened again
     assert start["mode"] == "snapshot", start
+    assert start["storage"] == "opfs"
     assert not app.errors
     assert np.array_equal(labels_of(app, tmp_path, "restored"), first)
     visitor.first_labels = first
@@ -313,3 +297,59 @@ def test_a_new_build_ignores_the_old_snapshot(visitor, tmp_path):
         assert np.array_equal(labels_of(app, tmp_path, "new-build"), visitor.first_labels)
     finally:
         build_info.write_bytes(original)
+
+
+# The snapshot's IndexedDB record where there is no origin private file system: null or
+# {key, size, encoding} (web/worker/idb-store.js: database 'sceneseg', store 'python').
+STORED_IN_INDEXEDDB = """async () => new Promise((resolve) => {
+  const open = indexedDB.open('sceneseg');
+  open.onupgradeneeded = () => open.transaction.abort();
+  open.onerror = open.onblocked = () => resolve(null);
+  open.onsuccess = () => {
+    const db = open.result;
+    let get;
+    try {
+      get = db.transaction('python').objectStore('python').get('python');
+    } catch {
+      db.close();  // no 'python' store yet
+      return resolve(null);
+    }
+    get.onerror = () => { db.close(); resolve(null); };
+    get.onsuccess = () => {
+      db.close();
+      const e = get.result;
+      resolve(e ? { key: e.key, size: e.data.byteLength, encoding: e.encoding } : null);
+    };
+  };
+})"""
+
+
+@pytest.mark.browser
+def test_without_a_secure_context_the_snapshot_is_kept_in_indexeddb(
+    lan_browser, site_url, tmp_path
+):
+    """A page over plain http on a LAN address has neither Web Crypto nor the origin private
+    file system: its snapshot is an IndexedDB record, gzip'd (its CRC-32 the check), and the
+    next visit restores Python from it, with the same labels."""
+    context = lan_browser.new_context(accept_downloads=True, service_workers="block")
+    context.add_init_script(RECORD_READY)
+    page = context.new_page()
+    url = f"http://{LAN_HOST}:{urlsplit(site_url).port}/"
+    try:
+        app = AppPage(page, url)
+        assert page.evaluate("isSecureContext") is False
+        (start,) = page.evaluate("window.__pythonStarts")
+        assert start["mode"] == "normal" and not start.get("fallback")
+        first = labels_of(app, tmp_path, "first")
+        deadline = time.monotonic() + 180
+        while (entry := page.evaluate(STORED_IN_INDEXEDDB)) is None:
+            assert time.monotonic() < deadline, "no snapshot stored"
+            time.sleep(0.5)
+        assert entry["encoding"] == "gzip" and entry["size"] > 1_000_000
+
+        app = AppPage(page, url)  # the next visit, in the same tab
+        (start,) = page.evaluate("window.__pythonStarts")
+        assert start["mode"] == "snapshot" and start["storage"] == "indexeddb", start
+        assert np.array_equal(labels_of(app, tmp_path, "restored"), first)
+    finally:
+        context.close()

@@ -3,8 +3,9 @@
 //   database 'sceneseg', version 1
 //     store 'models'   the model weights (model-cache.js): one record per file, key path 'sha256',
 //                      {sha256, name, size, bytes: ArrayBuffer, stored: ms since 1970}
-//     store 'python'   Python's start-up snapshot (python-snapshot.js): one record, key 'python',
-//                      {key: build-info.json's text, data: Uint8Array, sha256 | encoding: 'gzip'}
+//     store 'python'   Python's start-up snapshot where the origin private file system is not
+//                      available (python-snapshot-store.js): one record, key 'python',
+//                      {key: build-info.json's text, data: Uint8Array, encoding: 'gzip'}
 //
 // It replaces two databases of earlier builds, each cache's own: 'sceneseg-models' (store
 // 'files', the same model records) and 'sceneseg-python' (store 'snapshots'). The first open in

@@ -1,8 +1,9 @@
 // Pyodide with numpy, Pillow and the sceneseg package, all from this site's own origin.
 //
 // First visit: loadPyodide + loadPackage('sceneseg') (the wheels ship precompiled bytecode),
-// then a memory snapshot of that state is captured and, once the app is ready and idle, stored
-// in IndexedDB (python-snapshot.js). Return visits restore it: Python is back in ~0.4 s instead
+// then a memory snapshot of that state is captured (python-snapshot.js) and, once the app is
+// ready and idle, stored (python-snapshot-store.js: a file in the origin private file system).
+// Return visits restore it: Python is back in ~0.4 s instead
 // of ~2 s. Any problem with the snapshot means a normal start, never a wrong result.
 import { loadPyodide } from '../vendor/pyodide/pyodide.mjs';
 import * as snapshots from './python-snapshot.js';
@@ -43,7 +44,8 @@ def _sceneseg_reseed(words):
 _sceneseg_reseed
 `;
 
-/** How the latest start went: {mode: 'snapshot'|'normal', ms, steps?: {...ms}, fallback?: reason}. */
+/** How the latest start went: {mode: 'snapshot'|'normal', ms, steps?: {...ms}, fallback?: reason,
+ * storage?: where the snapshot came from, 'opfs'|'indexeddb'}. */
 export const pythonStart = { mode: null, ms: null };
 let captured = null; // a snapshot made during this start, waiting for saveSnapshotWhenIdle
 
@@ -57,14 +59,18 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
   const usable =
     snapshot && cacheKey !== null && typeof indexedDB !== 'undefined' && typeof DecompressionStream !== 'undefined';
   let key = null;
+  let keyed = null;
   let fallback;
   if (usable) {
     try {
       // The lock names every wheel's sha256: a snapshot never outlives the Python code in it.
-      // Pyodide's core script loads while the snapshot is read (loadPyodide then skips it).
+      // Pyodide's core script and the lock load while the snapshot is read (loadPyodide then
+      // skips the script).
       const script = import(`${PYODIDE_DIR}pyodide.asm.js`);
-      key = `${cacheKey}\n${await (await fetch(`${PYODIDE_DIR}pyodide-lock.json`)).text()}`;
-      const stored = await snapshots.readSnapshot(key);
+      keyed = fetch(`${PYODIDE_DIR}pyodide-lock.json`)
+        .then((response) => response.text())
+        .then((lock) => (key = `${cacheKey}\n${lock}`));
+      const stored = await snapshots.readSnapshot(keyed);
       await script;
       if (stored) {
         onStep('Restoring Python');
@@ -73,11 +79,12 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
         const pyodide = await restore(stored, detail);
         const ms = performance.now() - start;
         const steps = { ...stored.timings, restore: performance.now() - restoring };
-        Object.assign(pythonStart, { mode: 'snapshot', ms, steps, restoreSteps: detail });
+        Object.assign(pythonStart, { mode: 'snapshot', storage: snapshots.snapshotStorage(), ms, steps, restoreSteps: detail });
         return pyodide;
       }
     } catch (error) {
       fallback = String(error?.message ?? error);
+      await keyed?.catch(() => {}); // the key, for the snapshot this start makes
       console.warn(`Python snapshot not used (${fallback}); starting normally`);
       await snapshots.deleteSnapshot().catch(() => {});
     }

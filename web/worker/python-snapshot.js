@@ -14,11 +14,11 @@
 // This relies on private internals of the pinned Pyodide 0.27.7. Any mismatch throws; the
 // caller (python-runtime.js) then deletes the snapshot and starts Python normally.
 
-import { hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
-import { PYTHON, storeRequest } from './idb-store.js';
+import { deleteStoredSnapshot, readStoredSnapshot, storeSnapshotBytes } from './python-snapshot-store.js';
 
-const FORMAT = 1; // bump when the record's layout changes
-const ENTRY = 'python'; // one snapshot per origin: the latest build's
+export { snapshotStorage } from './python-snapshot-store.js';
+
+const FORMAT = 1; // bump when the packed layout changes
 
 // ---------------------------------------------------------------------------------------------
 // Making a snapshot (first start)
@@ -133,8 +133,8 @@ function collectFiles(pyodide, root) {
   return files;
 }
 
-// One buffer: [u32 JSON length][JSON][heap][file bytes...], stored with its SHA-256, which
-// detects a damaged entry before anything is restored.
+// One buffer: [u32 JSON length][JSON][heap][file bytes...], stored with a check that detects a
+// damaged copy before anything is restored (python-snapshot-store.js).
 function pack(meta, heap, files) {
   let offset = heap.byteLength;
   meta = { ...meta, heapLength: heap.byteLength, files: [] };
@@ -162,63 +162,34 @@ export function unpack(bytes) {
   return { meta, heap, files };
 }
 
-async function gzip(bytes, format) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream(format));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-async function gunzip(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 /** The captured snapshot and the installed files as one buffer (see pack). */
 export function packSnapshot(pyodide, captured) {
   return pack(captured.meta, captured.heap, collectFiles(pyodide, captured.meta.sitePackages));
 }
 
 /**
- * Pack and store a captured snapshot under cacheKey: as it is, with its SHA-256 (measured:
- * hashing ~50 MB costs ~0.1 s where gunzip cost ~0.45 s on every return visit and gzip 1–2 s
- * here, which kept this worker busy). Without Web Crypto (a plain-http page off localhost):
- * gzip'd, its trailer's CRC-32 being the check.
+ * Pack and store a captured snapshot under cacheKey (python-snapshot-store.js says where and
+ * how it is checked). Resolves with the sizes: packed and stored.
  */
 export async function storeSnapshot(pyodide, captured, cacheKey) {
   const packed = packSnapshot(pyodide, captured);
-  const entry = hasWebCrypto
-    ? { key: cacheKey, data: packed, sha256: await webCryptoSha256(packed) }
-    : { key: cacheKey, data: await gzip(packed, 'gzip'), encoding: 'gzip' };
-  await idb('readwrite', (store) => store.put(entry, ENTRY));
-  return { raw: packed.byteLength, stored: entry.data.byteLength };
+  return { raw: packed.byteLength, stored: await storeSnapshotBytes(packed, cacheKey) };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Restoring
 
-/** The stored snapshot for cacheKey, checked (and decompressed), or null if there is none. */
+/**
+ * The stored snapshot for cacheKey (or a promise of the key), checked and unpacked, or null if
+ * there is none; its timings: the read and the check, ms.
+ */
 export async function readSnapshot(cacheKey) {
-  const start = performance.now();
-  const entry = await idb('readonly', (store) => store.get(ENTRY));
-  if (!entry) return null;
-  if (entry.key !== cacheKey) {
-    await deleteSnapshot(); // from an older build: never usable again
-    return null;
-  }
-  const read = performance.now();
-  let bytes = entry.data;
-  if (entry.encoding === 'gzip') {
-    bytes = await gunzip(bytes);
-  } else if (!hasWebCrypto || (await webCryptoSha256(bytes)) !== entry.sha256) {
-    throw new Error('the stored snapshot is damaged (SHA-256 differs)');
-  }
-  const snapshot = unpack(bytes);
-  snapshot.timings = { read: read - start, [entry.encoding === 'gzip' ? 'decompress' : 'verify']: performance.now() - read };
-  return snapshot;
+  const stored = await readStoredSnapshot(cacheKey);
+  if (!stored) return null;
+  return { ...unpack(stored.bytes), timings: stored.timings };
 }
 
-export async function deleteSnapshot() {
-  await idb('readwrite', (store) => store.delete(ENTRY));
-}
+export const deleteSnapshot = deleteStoredSnapshot;
 
 /**
  * loadPyodide from a snapshot read by readSnapshot, with numpy's and Pillow's libraries
@@ -331,11 +302,4 @@ function relink(M, meta, fileMap, modules) {
   }
   M.updateTableMap(meta.tableStart, M.wasmTable.length - meta.tableStart);
   for (const [h, name] of meta.handles) M.LDSO.loadedLibsByHandle[h] = byName[name];
-}
-
-// ---------------------------------------------------------------------------------------------
-// IndexedDB: the store 'python' of the worker's one database (idb-store.js), one entry.
-
-function idb(mode, operation) {
-  return storeRequest(PYTHON, mode, operation);
 }
