@@ -27,6 +27,7 @@ from conftest import (
     PHOTOS,
     PYODIDE_MIRROR,
     ROOT,
+    STORED_SNAPSHOT,
     AppPage,
     run_in_pyodide,
     serve_site,
@@ -52,24 +53,11 @@ RECORD_READY = """
   };
 })();
 """
-# The stored snapshot as the test sees it: null or {key, size} (web/worker/python-snapshot-store.js:
-# the file 'python-snapshot' in the origin private file system, a header then the snapshot).
-# null also while the worker holds the file (storing it): asked again by wait_for_snapshot.
+# The snapshot file (web/worker/python-snapshot-store.js), for DAMAGE and READ_MIDDLE.
 SNAPSHOT_FILE = """async () => {
   const root = await navigator.storage.getDirectory();
   return root.getFileHandle('python-snapshot');
 }"""
-STORED = f"""async () => {{
-  try {{
-    const file = await ({SNAPSHOT_FILE})();
-    const bytes = new Uint8Array(await (await file.getFile()).arrayBuffer());
-    const length = new DataView(bytes.buffer).getUint32(0, true);
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
-    return {{ key: header.key, size: header.size }};
-  }} catch {{
-    return null;
-  }}
-}}"""
 # Flip 64 bytes in the middle of the stored snapshot (its SHA-256 no longer matches); returns
 # them as written.
 DAMAGE = f"""async () => {{
@@ -235,7 +223,7 @@ def labels_of(app, tmp_path, name):
 def wait_for_snapshot(page, timeout_s=180):
     """The stored snapshot entry, once the worker has stored one (it does so after ready)."""
     deadline = time.monotonic() + timeout_s
-    while (entry := page.evaluate(STORED)) is None:
+    while (entry := page.evaluate(STORED_SNAPSHOT)) is None:
         assert time.monotonic() < deadline, "no snapshot stored"
         time.sleep(0.5)
     return entry

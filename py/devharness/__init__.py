@@ -6,7 +6,7 @@ with no pytest in it.
     site       build_site (build.py as a user runs it), prebuilt_site (SCENESEG_SITE)
     server     serve_site: a built site on a free port with build.py's own handler (COOP/COEP)
     app        AppPage / open_app: the app in one tab, driven through its automation hooks;
-               canvas_pixels: what a canvas shows
+               canvas_pixels: what a canvas shows; STORED_SNAPSHOT: Python's stored snapshot
     clips      pan_frames / write_y4m: short real clips for the video tests and benchmarks
     reference  native_segmenter: the CPython pipeline on native onnxruntime, per precision
 
@@ -15,7 +15,7 @@ bench scripts insert it). Not part of the sceneseg wheel (pyproject.toml include
 only), so never shipped to the browser.
 """
 
-from devharness.app import AppPage, canvas_pixels, open_app
+from devharness.app import STORED_SNAPSHOT, AppPage, canvas_pixels, open_app
 from devharness.chromium import CHROMIUM, CHROMIUM_ARGS, launch_chromium
 from devharness.clips import pan_frames, write_y4m
 from devharness.paths import (
@@ -40,6 +40,7 @@ __all__ = [
     "SITE_ENV",
     "STANDIN_DIR",
     "STANDIN_ID",
+    "STORED_SNAPSHOT",
     "AppPage",
     "DualStackServer",
     "build_site",

@@ -69,3 +69,21 @@ def canvas_pixels(page, selector: str) -> np.ndarray:
         }"""
     )
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
+
+
+# Python's stored start-up snapshot as the page sees it (web/worker/python-snapshot-store.js:
+# the file 'python-snapshot' in the origin private file system, a JSON header, then the
+# snapshot): null, or {key, size} from its header. Also null while the worker holds the file
+# (storing it): ask again.
+STORED_SNAPSHOT = """async () => {
+  try {
+    const root = await navigator.storage.getDirectory();
+    const file = await (await root.getFileHandle('python-snapshot')).getFile();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const length = new DataView(bytes.buffer).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
+    return { key: header.key, size: header.size };
+  } catch {
+    return null;
+  }
+}"""
