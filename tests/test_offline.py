@@ -126,9 +126,14 @@ def test_served_gzip_like_a_static_host(path, ratio, site_url, built_site):
         assert response.read() == original
 
 
+def precache_list(site: Path) -> dict:
+    """sw.js's PRECACHE: {version, files, lazy}, as build.py wrote it."""
+    sw = (site / "sw.js").read_text()
+    return json.loads(sw[sw.index("{") : sw.index("};") + 1])
+
+
 def test_the_service_worker_lists_every_file_but_the_weights(built_site):
-    sw = (built_site / "sw.js").read_text()
-    precache = json.loads(sw[sw.index("{") : sw.index("};") + 1])
+    precache = precache_list(built_site)
     info = json.loads((built_site / "build-info.json").read_text())
     assert precache["version"] == info["version"]
     on_disk = {
@@ -169,6 +174,18 @@ def test_the_version_follows_the_content(built_site, tmp_path):
     assert build.add_service_worker(copy, dict(info)) != before
 
 
+# How the page and its resources were answered under the service worker: Resource Timing's
+# workerMatchedSourceType, 'cache' for a static route to the cache, '' for the fetch handler.
+# (The workers' own module imports appear here too; Chromium applies no route to them.)
+ROUTED = """() => ({
+  page: performance.getEntriesByType('navigation')[0].workerMatchedSourceType,
+  resources: performance.getEntriesByType('resource')
+    .map((e) => [e.name, e.workerMatchedSourceType]),
+})"""
+# Files only the page itself loads (its style sheet and modules).
+PAGE_ONLY = ["styles.css", "app/main.js", "app/engine-boot.js", "app/elements.js", "lib/legend.js"]
+
+
 def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
     with site_copy(built_site, tmp_path) as site, fresh_context(browser) as context:
         page = context.new_page()
@@ -196,6 +213,17 @@ def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
         page.reload()
         wait_ready(page)
         assert page.evaluate("Boolean(navigator.serviceWorker.controller)")
+        # The build's files came from this version's cache by the service worker's static
+        # routes (no fetch event); the page itself through its fetch handler.
+        routed = page.evaluate(ROUTED)
+        listed = {f"{site.url}{path}" for path in precache_list(built_site)["files"]}
+        assert {f"{site.url}{path}" for path in PAGE_ONLY} <= listed
+        for path in PAGE_ONLY:
+            assert [s for url, s in routed["resources"] if url == site.url + path] == ["cache"], (
+                path
+            )
+        assert sum(s == "cache" for url, s in routed["resources"] if url in listed) > 20
+        assert routed["page"] != "cache"  # '': no route matched it
         assert segment(page, tmp_path, 1).tolist() == first.tolist()
         # A return visit: no model byte, no app file downloaded again.
         assert site.requested(MODEL_FILE) == []

@@ -18,7 +18,8 @@
 //   activate  other versions' caches are deleted.
 //   fetch     same-origin GETs come from this version's cache (navigations get index.html); a
 //             lazy file is fetched, checked and cached on first use; anything else comes from
-//             the network. Every response carries COOP/COEP/CORP.
+//             the network. Every response carries COOP/COEP/CORP. Where the browser has static
+//             routes, the build's files (but pages) skip the fetch event (routeToCache).
 //   share     a POST to ./share-target (the manifest's share_target: photos shared into the
 //             installed app from the system's share sheet) is answered here, online or offline,
 //             never by the network: see "Share target" below.
@@ -32,7 +33,7 @@ const ISOLATION = {
   'Cross-Origin-Resource-Policy': 'same-origin',
 };
 
-self.addEventListener('install', (event) => event.waitUntil(precache()));
+self.addEventListener('install', (event) => event.waitUntil(Promise.all([precache(), routeToCache(event)])));
 
 self.addEventListener('activate', (event) => {
   event.waitUntil(
@@ -135,6 +136,33 @@ async function precache() {
     }
   };
   await Promise.all([lane(), lane(), lane(), lane()]);
+}
+
+/**
+ * Static routes (Chrome 123+: InstallEvent.addRoutes): a request for one of the build's files
+ * (no query string; pages excluded) is answered by the browser straight from this version's
+ * cache, with no fetch event. Chromium applies them to the page's own requests (~30 in a
+ * start), not to its workers' (measured: those still come as fetch events). Pages (a
+ * navigation to the folder is index.html), lazy files, weights and anything with a query go
+ * through the fetch handler as before; where the API is missing, everything does. Measured,
+ * interleaved, 10 reloads each: ready 731 vs 752 ms, first labels 1395 vs 1442 ms; 6
+ * relaunches: 1278 vs 1314 ms, 2444 vs 2720 ms.
+ */
+async function routeToCache(event) {
+  if (typeof event.addRoutes !== 'function') return;
+  const base = new URL(SCOPE).pathname;
+  const literal = (path) => path.replace(/[:*()+?{}\\]/g, '\\$&'); // URLPattern syntax
+  const routes = Object.keys(files)
+    .filter((path) => !path.endsWith('.html'))
+    .map((path) => ({
+      condition: { urlPattern: new URLPattern({ pathname: base + literal(path), search: '' }) },
+      source: { cacheName: CACHE },
+    }));
+  try {
+    await event.addRoutes(routes);
+  } catch (error) {
+    console.warn(`sw: no static routes (${error.message}); the fetch handler serves every file`);
+  }
 }
 
 /** The file as this build lists it, ready to cache, or null if the server sent other bytes. */
