@@ -16,6 +16,7 @@ import functools
 import http.server
 import json
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -385,9 +386,16 @@ def test_files_opened_with_the_app_by_the_real_launch_path(playwright, site, tmp
         context.close()
 
 
-def engine_workers(cdp) -> int:
-    """The engine's Web Workers alive in the browser (one per running engine)."""
-    targets = cdp.send("Target.getTargets")["targetInfos"]
-    return sum(
-        1 for t in targets if t["type"] == "worker" and t["url"].endswith("/segment-worker.js")
-    )
+def engine_workers(cdp, settle_s: float = 10.0) -> int:
+    """The engine's Web Workers alive in the browser (one per running engine), once the count
+    has come down to 1 or settle_s has passed: a worker of a page just navigated away from
+    can stay listed a moment after its page is gone (a busy machine: seen once in CI)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        targets = cdp.send("Target.getTargets")["targetInfos"]
+        count = sum(
+            1 for t in targets if t["type"] == "worker" and t["url"].endswith("/segment-worker.js")
+        )
+        if count <= 1 or time.monotonic() > deadline:
+            return count
+        time.sleep(0.25)
