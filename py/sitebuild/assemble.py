@@ -1,5 +1,5 @@
-"""dist/ as a whole: web/ copied as written, the vendor files, models and service worker added,
-no file naming another origin, and the result swapped in only when complete."""
+"""dist/ as a whole: web/ copied (its modules bundled), the vendor files, models and service
+worker added, no file naming another origin, and the result swapped in only when complete."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .common import ROOT, BuildError, log
+from .js_bundles import bundle_modules
 from .model_files import add_models
 from .onnxruntime_files import add_onnxruntime_web, choose_backends
 from .pyodide_files import add_pyodide
@@ -47,6 +48,7 @@ def build(args) -> Path:
         shutil.rmtree(out)
     # web/sw/ becomes sw.js at the root (add_service_worker); the rest is served as written.
     shutil.copytree(ROOT / "web", out, ignore=not_served)
+    bundle_modules(out)  # the page's, the widget's and each worker's modules: one file each
     model, models = add_models(out, args, getattr(args, "command", ["python3", "build.py"]))
     backends = choose_backends(args.backends, args.precisions)
     info = {

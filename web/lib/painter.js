@@ -25,7 +25,8 @@ function forWorker(array) {
 }
 
 export function createPainter() {
-  const worker = new Worker(new URL('./paint-worker.js', import.meta.url), { type: 'module' });
+  // Named from the site's top: the page's bundle (build: sitebuild/js_bundles.py) is in app/.
+  const worker = new Worker(new URL('../lib/paint-worker.js', import.meta.url), { type: 'module' });
   let seq = 0;
   const waiting = new Map(); // seq -> resolve
   worker.onmessage = ({ data }) => {
