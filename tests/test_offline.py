@@ -213,6 +213,9 @@ def test_first_visit_return_visit_and_offline(browser, built_site, tmp_path):
         page.reload()
         wait_ready(page)
         assert page.evaluate("Boolean(navigator.serviceWorker.controller)")
+        # The model's worker read the cached model file itself and made the session from it.
+        startup = json.loads(page.get_attribute("#engine", "data-startup"))
+        assert startup["model_read_in"] == "model" and startup["session_worker"] == "model"
         # The build's files came from this version's cache by the service worker's static
         # routes (no fetch event); the page itself through its fetch handler.
         routed = page.evaluate(ROUTED)
@@ -279,12 +282,18 @@ def test_a_damaged_cached_model_is_replaced(browser, built_site, tmp_path):
         wait_ready(page)
         assert "damaged" in page.inner_text("#app-status") or len(site.requested(MODEL_FILE)) == 1
         assert len(site.requested(MODEL_FILE)) == 1  # fetched again
+        # The model's worker found its copy bad (web/worker/model-worker.js): the engine's
+        # worker read it, dropped it and downloaded it.
+        assert (
+            json.loads(page.get_attribute("#engine", "data-startup"))["model_read_in"] == "engine"
+        )
         assert segment(page, tmp_path, 1).tolist() == first.tolist()
-        # Stored again, whole: the next visit needs no download.
+        # Stored again, whole: the next visit needs no download, and the model's worker reads it.
         site.log.clear()
         page.reload()
         wait_ready(page)
         assert site.requested(MODEL_FILE) == []
+        assert json.loads(page.get_attribute("#engine", "data-startup"))["model_read_in"] == "model"
 
 
 # The two databases of builds before web/worker/idb-store.js, as they wrote them: the model's

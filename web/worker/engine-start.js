@@ -55,8 +55,10 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
       : await probeWebGPU(self.navigator.gpu, { fail: webgpuFail });
   const choice = chooseBackend({ probe: probe.summary, precisions, webgpuShipped: Boolean(runtimes.webgpu), override: { backend, precision } });
   // A WASM session is made in a worker of its own (model-worker-runner.js says why), started
-  // now so that its onnxruntime-web bundle loads while the model file is read. For WebGPU it
-  // starts only if WASM has to take over.
+  // now so that its onnxruntime-web bundle loads while the model file is read. On a return
+  // visit served by the service worker, it reads the cached model file itself and creates the
+  // session at once, off this thread (model-worker.js). For WebGPU it starts only if WASM has
+  // to take over.
   let modelWorker = null;
   const wasmWorker = () => {
     try {
@@ -66,7 +68,12 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
       return null; // a browser without nested workers
     }
   };
-  if (choice.backend === 'wasm') wasmWorker()?.prepare(new URL(runtimes.wasm.module, SITE).href);
+  if (choice.backend === 'wasm') {
+    const file = model.files[sessionFile(model, 'wasm', choice.precision)];
+    // Not served by the service worker, onnxruntime's binary is checked here first (load()).
+    const cached = controlled ? { choice, file: { size: file.size, sha256: file.sha256 } } : undefined;
+    wasmWorker()?.prepare(new URL(runtimes.wasm.module, SITE).href, cached);
+  }
 
   // A page opened over plain http on a LAN address has no Web Crypto; it still verifies
   // every file, with Python's hashlib once Pyodide is up.
@@ -103,6 +110,21 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     const runtime = runtimes[name];
     const tModel = performance.now();
     bytes.expect(`model:${file}`, model.files[file].size);
+    const worker = name === 'wasm' ? wasmWorker() : null;
+    const runtimeFor = (modelBytes) => ({
+      modelBytes,
+      runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage: record, worker },
+    });
+    // The model's worker may have read its own verified copy (prepare above): nothing to send.
+    const own = await worker?.fromCache(model.files[file].sha256);
+    if (own) {
+      bytes.done(`model:${file}`);
+      record('model_from_cache', own.ms);
+      startup.model_read_in = 'model'; // the worker that read the cached file
+      cache = { on: true, source: 'cache' };
+      progress('session', `Preparing the model (WASM, ${wanted})`);
+      return runtimeFor(null);
+    }
     if (!controlled) bytes.expect(`runtime:${name}`, runtime.binary.size);
     const [onnx] = await Promise.all([
       loadModelFile({
@@ -119,11 +141,11 @@ export async function startEngine({ precision, model: modelId, backend, webgpuFa
     ]);
     bytes.done(`model:${file}`);
     stage(onnx.source === 'cache' ? 'model_from_cache' : 'model_download', tModel);
+    startup.model_read_in = 'engine';
     cache = { ...onnx.cache, source: onnx.source };
     if (onnx.cache.note) progress('cache', onnx.cache.note);
     progress('session', `Preparing the model (${name === 'webgpu' ? 'WebGPU' : 'WASM'}, ${wanted})`);
-    const worker = name === 'wasm' ? wasmWorker() : null;
-    return { modelBytes: onnx.bytes, runtime: { module: new URL(runtime.module, SITE).href, adapter: probe.adapter, onStage: record, worker } };
+    return runtimeFor(onnx.bytes);
   };
   const configs = Promise.all(
     ['config.json', 'preprocessor_config.json'].map((name) =>

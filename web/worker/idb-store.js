@@ -120,6 +120,23 @@ function transact(db, store, mode, action) {
   });
 }
 
+/**
+ * One record, read without creating or migrating anything: for a worker that only reads while
+ * the engine's worker owns the database (the model's, model-worker.js). Null if the database,
+ * the store or the record is not there.
+ */
+export async function peekRecord(store, key) {
+  if (!globalThis.indexedDB) return null;
+  const db = await openExisting(DB_NAME);
+  if (!db) return null;
+  try {
+    if (!db.objectStoreNames.contains(store)) return null;
+    return (await transact(db, store, 'readonly', (s) => s.get(key))) ?? null;
+  } finally {
+    db.close();
+  }
+}
+
 /** Every record of `store`, one at a time (values are not all held at once). */
 export async function eachRecord(store, visit) {
   const db = await openStore();

@@ -8,7 +8,7 @@
 // blocked, quota exceeded, private windows) only turns caching off: the model then comes from
 // the network and the caller is told why.
 
-import { eachRecord, MODELS, openStore, storeRequest } from './idb-store.js';
+import { eachRecord, MODELS, openStore, peekRecord, storeRequest } from './idb-store.js';
 
 // The store 'models' of the worker's one database (idb-store.js, which names both).
 const call = (mode, action) => storeRequest(MODELS, mode, action);
@@ -59,6 +59,25 @@ export async function loadModelFile({ url, name, size, sha256, keep, onBytes, di
     }
   }
   return { bytes, source: 'network', cache };
+}
+
+/**
+ * A verified copy of the file from IndexedDB, or null (none there, damaged, unreadable). It only
+ * reads: loadModelFile, which runs after a null, deletes a damaged copy and downloads a good one.
+ * The model's own worker (model-worker.js) calls it to make its session from the cached file
+ * without waiting for the engine's thread.
+ * @param {{size: number, sha256: string, digest: (data: Uint8Array) => Promise<string>}} file
+ * @returns {Promise<Uint8Array|null>}
+ */
+export async function readCachedModel({ size, sha256, digest }) {
+  try {
+    const entry = await peekRecord(MODELS, sha256);
+    if (!entry) return null;
+    const bytes = new Uint8Array(entry.bytes);
+    return bytes.length === size && (await digest(bytes)) === sha256 ? bytes : null;
+  } catch {
+    return null;
+  }
 }
 
 async function evictOthers(keep) {

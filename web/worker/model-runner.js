@@ -47,7 +47,7 @@ export async function createModelRunner(modelBytes, choice, runtime) {
     try {
       return await runtime.worker.open(modelBytes, choice, runtime);
     } catch (error) {
-      if (!runtime.worker.broken) throw error;
+      if (!runtime.worker.broken || !modelBytes) throw error; // without bytes here, no second try
       console.warn(`${error.message}; the session runs in the engine's worker`);
     }
   }

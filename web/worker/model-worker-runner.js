@@ -12,13 +12,17 @@
 // photo in detail is 12+ runs, and a new 13 MB pair each would lie as garbage in this worker
 // until V8 collects it (~60 MB at a time, measured at the renderer's peak).
 
-/** Start the model's worker; `prepare(module)` may follow at once, `open(...)` once the model file is read. */
+/**
+ * Start the model's worker; `prepare(module, cached)` may follow at once, `open(...)` once the
+ * model file is read (or, where `fromCache` says the worker has read it itself, without it).
+ */
 export function startModelWorker() {
   // Named 'model': the session reports where it runs (model-runner.js).
   const worker = new Worker(new URL('./model-worker.js', import.meta.url), { type: 'module', name: 'model' });
   const pending = new Map(); // id -> [resolve, reject]
   let nextId = 0;
   let broken = null; // the worker's own failure (its script did not load, it crashed)
+  let cachedFile = null; // sha256 of the file the worker reads from IndexedDB itself
   const call = (type, fields = {}, transfer = []) =>
     new Promise((resolve, reject) => {
       if (broken) return reject(broken);
@@ -44,16 +48,29 @@ export function startModelWorker() {
     get broken() {
       return broken;
     },
-    /** Import onnxruntime-web's bundle there now, while the model file is still being read. */
-    prepare(module) {
-      worker.postMessage({ type: 'prepare', module });
+    /**
+     * Import onnxruntime-web's bundle there now. With `cached` ({choice, file: {size, sha256}}),
+     * the worker also reads that file's verified copy from IndexedDB and creates the session.
+     */
+    prepare(module, cached) {
+      cachedFile = cached?.file.sha256 ?? null;
+      worker.postMessage({ type: 'prepare', module, cached });
+    },
+    /**
+     * Whether the worker is making the session from its own verified copy of this file:
+     * {ms} (its read and check), or null (then `open` needs the bytes).
+     */
+    async fromCache(sha256) {
+      if (sha256 !== cachedFile) return null;
+      return call('fromCache').catch(() => null);
     },
     /**
      * Create the session there.
      * @returns {Promise<object>} the runner
      */
     async open(modelBytes, choice, { module, onStage }) {
-      // Copied (4 MB, a few ms), not handed over: if the worker fails, the bytes are still here.
+      // modelBytes null: the worker's own cached copy (fromCache). Copied (4 MB, a few ms), not
+      // handed over: if the worker fails, the bytes are still here.
       const { name, threads, worker: where, stages } = await call('open', { modelBytes, choice, module });
       for (const [stage, ms] of Object.entries(stages)) onStage?.(stage, ms);
       const timings = {};

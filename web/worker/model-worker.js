@@ -4,21 +4,44 @@
 // taking turns on one thread. Only the WASM backend lives here; a WebGPU session stays in the
 // engine's worker, next to the adapter it was probed with.
 //
-// Messages (engine's worker -> here): prepare {module}, open {id, modelBytes, choice, module},
+// On a return visit the session does not wait for the engine's thread at all: 'prepare' names
+// the model file, and this worker reads its verified copy from IndexedDB and creates the session
+// at once, while the engine's worker restores Python (measured, round 9: see
+// docs/measurements.md). When there is no good copy, the engine's worker downloads the file as
+// before and sends it with 'open'.
+//
+// Messages (engine's worker -> here): prepare {module, cached?: {choice, file: {size, sha256}}},
+// fromCache {id}, open {id, modelBytes (null: the cached copy), choice, module},
 // run {id, data, dims, into?}, release {id}; replies: {id, value} or {id, error}. A run hands
 // back its input's buffer (`input`) and writes the logits into `into` (the last run's logits'
 // buffer) when they fit: the two buffers go back and forth instead of new ones each run.
+import { hasWebCrypto, webCryptoSha256 } from './fetch-verified.js';
+import { readCachedModel } from './model-cache.js';
 import { createModelRunner } from './model-runner.js';
 
 let runner = null;
+let early = null; // {found, session, stages}: the session from the cached file (openFromCache)
 
 const handlers = {
-  // Sent as soon as the backend is known, before the model file is read: the bundle loads meanwhile.
+  // Sent as soon as the backend is known: the bundle loads (and the cached file is read) meanwhile.
   // (createModelRunner imports it again: the module map gives the same one, its wait measured.)
-  prepare: ({ module }) => void import(module).catch(() => {}),
+  prepare: ({ module, cached }) => {
+    void import(module).catch(() => {});
+    if (cached && hasWebCrypto) early = openFromCache(cached, module);
+  },
+  // Whether the session is being made from a verified cached copy: {ms} (the read and check), or null.
+  async fromCache() {
+    return { value: early ? await early.found : null };
+  },
   async open({ modelBytes, choice, module }) {
     const stages = {};
-    runner = await createModelRunner(modelBytes, choice, { module, onStage: (name, t) => (stages[name] = t) });
+    if (modelBytes) {
+      runner = await createModelRunner(modelBytes, choice, { module, onStage: (name, t) => (stages[name] = t) });
+    } else {
+      if (!early || !(await early.found)) throw new Error('no cached model file was read here');
+      runner = await early.session;
+      Object.assign(stages, early.stages);
+    }
     return { value: { name: runner.name, threads: runner.threads, worker: runner.worker, stages } };
   },
   async run({ data, dims, into }) {
@@ -44,6 +67,17 @@ const handlers = {
     return { value: true };
   },
 };
+
+/** Read the cached model file (verified) and, if it is good, create the session from it. */
+function openFromCache({ choice, file }, module) {
+  const stages = {};
+  const reading = performance.now();
+  const bytes = readCachedModel({ ...file, digest: webCryptoSha256 });
+  const session = bytes.then((data) => data && createModelRunner(data, choice, { module, onStage: (name, t) => (stages[name] = t) }));
+  session.catch(() => {}); // surfaces in 'open'
+  const found = bytes.then((data) => (data ? { ms: performance.now() - reading } : null));
+  return { found, session, stages };
+}
 
 self.onmessage = async ({ data: message }) => {
   const { type, id } = message;
