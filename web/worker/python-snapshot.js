@@ -18,7 +18,10 @@ import { deleteStoredSnapshot, readStoredSnapshot, storeSnapshotBytes } from './
 
 export { snapshotStorage } from './python-snapshot-store.js';
 
-const FORMAT = 1; // bump when the packed layout changes
+const FORMAT = 2; // bump when the packed layout changes (2: the heap's zero pages left out)
+// The heap is stored in 64 KiB pages (WebAssembly's), the all-zero ones left out: a quarter of
+// its ~30 MB, which a return visit then neither reads, hashes nor copies.
+const PAGE = 65536;
 
 // ---------------------------------------------------------------------------------------------
 // Making a snapshot (first start)
@@ -133,23 +136,53 @@ function collectFiles(pyodide, root) {
   return files;
 }
 
-// One buffer: [u32 JSON length][JSON][heap][file bytes...], stored with a check that detects a
-// damaged copy before anything is restored (python-snapshot-store.js).
-function pack(meta, heap, files) {
-  let offset = heap.byteLength;
-  meta = { ...meta, heapLength: heap.byteLength, files: [] };
+// One buffer: [u32 JSON length][JSON][Pyodide's header][the heap's non-zero pages][file
+// bytes...], stored with a check that detects a damaged copy before anything is restored
+// (python-snapshot-store.js). Pyodide's snapshot is [header][memory]; meta.heapPages lists the
+// memory's non-zero pages as runs [first page, count].
+export function pack(meta, heap, files) {
+  const headerLength = new Uint32Array(heap.buffer, heap.byteOffset, 2)[1];
+  const memory = heap.subarray(headerLength);
+  const runs = nonZeroPages(memory);
+  const runBytes = ([first, count]) => Math.min(count * PAGE, memory.byteLength - first * PAGE); // the last page may be short
+  let offset = headerLength;
+  for (const run of runs) offset += runBytes(run);
+  meta = { ...meta, heapLength: heap.byteLength, headerLength, heapPages: runs, files: [] };
   for (const [path, data] of files) {
     meta.files.push([path, offset, data.byteLength]);
     offset += data.byteLength;
   }
   const json = new TextEncoder().encode(JSON.stringify(meta));
-  const head = Math.ceil((4 + json.byteLength) / 16) * 16; // the heap is read as Uint32s
+  const head = Math.ceil((4 + json.byteLength) / 16) * 16; // the header is read as Uint32s
   const out = new Uint8Array(head + offset);
   new DataView(out.buffer).setUint32(0, json.byteLength, true);
   out.set(json, 4);
-  out.set(heap, head);
+  out.set(heap.subarray(0, headerLength), head);
+  let at = head + headerLength;
+  for (const run of runs) {
+    out.set(memory.subarray(run[0] * PAGE, run[0] * PAGE + runBytes(run)), at);
+    at += runBytes(run);
+  }
   for (const [i, [, data]] of files.entries()) out.set(data, head + meta.files[i][1]);
   return out;
+}
+
+/** The runs [first, count] of 64 KiB pages of `memory` holding a non-zero byte. */
+function nonZeroPages(memory) {
+  const words = new Uint32Array(memory.buffer, memory.byteOffset, memory.byteLength >>> 2);
+  const pages = Math.ceil(memory.byteLength / PAGE);
+  const runs = [];
+  for (let page = 0; page < pages; page++) {
+    const end = Math.min((page + 1) * (PAGE >>> 2), words.length);
+    let used = false;
+    for (let i = page * (PAGE >>> 2); i < end && !used; i++) used = words[i] !== 0;
+    for (let i = end << 2; i < Math.min((page + 1) * PAGE, memory.byteLength) && !used; i++) used = memory[i] !== 0;
+    if (!used) continue;
+    const last = runs[runs.length - 1];
+    if (last && last[0] + last[1] === page) last[1]++;
+    else runs.push([page, 1]);
+  }
+  return runs;
 }
 
 export function unpack(bytes) {
@@ -157,9 +190,26 @@ export function unpack(bytes) {
   const meta = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
   const body = bytes.subarray(Math.ceil((4 + length) / 16) * 16);
   if (meta.format !== FORMAT) throw new Error(`snapshot format ${meta.format}, expected ${FORMAT}`);
-  const heap = body.subarray(0, meta.heapLength);
+  const header = body.subarray(0, meta.headerLength);
+  const end = meta.files.length ? meta.files[0][1] : body.byteLength;
+  const heap = { length: meta.heapLength, header, pages: body.subarray(meta.headerLength, end), runs: meta.heapPages };
   const files = meta.files.map(([path, offset, size]) => [path, body.subarray(offset, offset + size)]);
   return { meta, heap, files };
+}
+
+/** Write the snapshot's memory into Pyodide's: its non-zero pages, zeros in between. */
+export function writeHeap(target, { length, header, pages, runs }) {
+  const size = length - header.byteLength;
+  let at = 0; // in pages
+  let page = 0; // next page to write
+  for (const [first, count] of runs) {
+    target.fill(0, page * PAGE, first * PAGE);
+    const bytes = pages.subarray(at, at + Math.min(count * PAGE, size - first * PAGE));
+    target.set(bytes, first * PAGE);
+    at += bytes.byteLength;
+    page = first + count;
+  }
+  if (page * PAGE < size) target.fill(0, page * PAGE, size);
 }
 
 /** The captured snapshot and the installed files as one buffer (see pack). */
@@ -216,22 +266,24 @@ export async function loadFromSnapshot(loadPyodide, options, snapshot, steps = {
   let relinkError = null;
   let heapCopied = null;
   globalThis._createPyodideModule = async (settings) => {
+    settings.INITIAL_MEMORY = heap.length; // loadPyodide set the header's length
     const modules = await compiled;
     since('libs_compiled', start); // from the start of the restore
     const creating = performance.now();
     const M = await create(settings);
     since('core', creating); // Pyodide's own WASM module instantiated
     const restore = settings.API.restoreSnapshot;
-    settings.API.restoreSnapshot = (bytes) => {
-      const config = restore(bytes);
+    settings.API.restoreSnapshot = (header) => {
+      // Given the header alone, Pyodide's restoreSnapshot checks it and reads its config but
+      // copies no memory: that is done once, below, after the re-linking.
+      const config = restore(header);
       try {
         const relinking = performance.now();
         relink(M, meta, fileMap, modules);
         since('relink', relinking);
         // Undo what instantiation wrote (data segments, relocations, constructors): the heap
-        // is exactly as snapshotted. Pyodide's format: [header of bytes[1] bytes][heap].
-        const headerLength = new Uint32Array(bytes.buffer, bytes.byteOffset, 2)[1];
-        M.HEAPU8.set(bytes.subarray(headerLength));
+        // is exactly as snapshotted.
+        writeHeap(M.HEAPU8, heap);
         heapCopied = performance.now();
       } catch (error) {
         relinkError = error;
@@ -243,7 +295,8 @@ export async function loadFromSnapshot(loadPyodide, options, snapshot, steps = {
   };
   let pyodide;
   try {
-    pyodide = await loadPyodide({ ...options, _loadSnapshot: heap });
+    // loadPyodide sizes the memory by its snapshot's length (INITIAL_MEMORY, set again above).
+    pyodide = await loadPyodide({ ...options, _loadSnapshot: heap.header });
   } finally {
     globalThis._createPyodideModule = create;
   }
