@@ -48,7 +48,6 @@ def build(args) -> Path:
         shutil.rmtree(out)
     # web/sw/ becomes sw.js at the root (add_service_worker); the rest is served as written.
     shutil.copytree(ROOT / "web", out, ignore=not_served)
-    bundle_modules(out)  # the page's, the widget's and each worker's modules: one file each
     model, models = add_models(out, args, getattr(args, "command", ["python3", "build.py"]))
     backends = choose_backends(args.backends, args.precisions)
     info = {
@@ -61,6 +60,7 @@ def build(args) -> Path:
         "default_model": model["id"],
         "default_precision": {"wasm": model["default_precision"]},
     }
+    bundle_modules(out)  # the page's, the widget's and each worker's modules: one file each
     check_no_foreign_urls(out)
     for path in out.rglob("*"):  # readable by a web server's user (temporary files are 0600)
         path.chmod(0o755 if path.is_dir() else 0o644)

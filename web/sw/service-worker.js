@@ -61,8 +61,16 @@ self.addEventListener('fetch', (event) => {
   event.respondWith(respond(request));
 });
 
+// This version's cache, opened once per service worker start: every request of the workers
+// (which the static routes do not reach) then skips one round trip to the browser's cache store.
+let versionCache = null;
+
 async function respond(request) {
-  const cache = await caches.open(CACHE);
+  versionCache ??= caches.open(CACHE).catch((error) => {
+    versionCache = null; // the next request tries again
+    throw error;
+  });
+  const cache = await versionCache;
   let key = request.url.split(/[?#]/)[0];
   if (request.mode === 'navigate' && key.endsWith('/')) key += 'index.html';
   const hit = await cache.match(key);
