@@ -58,19 +58,15 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
   const start = performance.now();
   const usable =
     snapshot && cacheKey !== null && typeof indexedDB !== 'undefined' && typeof DecompressionStream !== 'undefined';
-  let key = null;
-  let keyed = null;
+  // build-info.json's text: its version hashes every shipped file (Pyodide's, the wheels, the
+  // lock with their sha256), so a snapshot never outlives the Python code in it.
+  const key = usable ? cacheKey : null;
   let fallback;
   if (usable) {
     try {
-      // The lock names every wheel's sha256: a snapshot never outlives the Python code in it.
-      // Pyodide's core script and the lock load while the snapshot is read (loadPyodide then
-      // skips the script).
+      // Pyodide's core script loads while the snapshot is read (loadPyodide then skips it).
       const script = import(`${PYODIDE_DIR}pyodide.asm.js`);
-      keyed = fetch(`${PYODIDE_DIR}pyodide-lock.json`)
-        .then((response) => response.text())
-        .then((lock) => (key = `${cacheKey}\n${lock}`));
-      const stored = await snapshots.readSnapshot(keyed);
+      const stored = await snapshots.readSnapshot(key);
       await script;
       if (stored) {
         onStep('Restoring Python');
@@ -84,7 +80,6 @@ export async function startPython(onStep, { cacheKey = null, snapshot = true } =
       }
     } catch (error) {
       fallback = String(error?.message ?? error);
-      await keyed?.catch(() => {}); // the key, for the snapshot this start makes
       console.warn(`Python snapshot not used (${fallback}); starting normally`);
       await snapshots.deleteSnapshot().catch(() => {});
     }
