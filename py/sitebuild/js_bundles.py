@@ -13,10 +13,10 @@ What is bundled (the modules of web/ stay as written; only dist/ changes):
   engine-boot instance (one engine per page), and what both use lands in a chunk in app/;
 - embed/embed.js (the widget), and each worker's script: worker/segment-worker.js,
   worker/model-worker.js, lib/paint-worker.js, each one file.
-Vendor files (Pyodide, onnxruntime-web) stay apart: they are loaded by URL, verified and cached
-as they are. The modules folded into a bundle leave dist/ (the service worker would precache
-them for nothing), except lib/: the public API (lib/sceneseg.js and what it imports) stays
-importable as written.
+Vendor files stay apart (loaded by URL, verified and cached as they are), except Pyodide's
+small loader, pyodide.mjs, folded into the engine's worker (see EXTERNAL). The modules folded
+into a bundle leave dist/ (the service worker would precache them for nothing), except lib/:
+the public API (lib/sceneseg.js and what it imports) stays importable as written.
 
 esbuild leaves `new URL(..., import.meta.url)` as written, so such a URL in a bundled module must
 name the same file from the bundle's folder as from its own: check_relative_urls() fails the
