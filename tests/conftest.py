@@ -142,6 +142,16 @@ def variant_manifest(path: Path, model_dir: Path, name: str, config_expect: dict
     return path
 
 
+def node_json(script: str, *args: str):
+    """Run an ES module ``script`` in Node (``process.argv[1:]`` are ``args``, from the
+    checkout's root) and parse the JSON it printed."""
+    run = subprocess.run(
+        ["node", "--input-type=module", "-e", script, *args],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(run.stdout)
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory) -> Path:
     """dist/ built by build.py exactly as a user would, with the q8 and fp32 files; or the one

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, node_json
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node")
 
@@ -33,11 +32,7 @@ console.log(JSON.stringify({
 
 
 def run_node(payload: dict) -> dict:
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", SCRIPT, json.dumps(payload)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return json.loads(result.stdout)
+    return node_json(SCRIPT, json.dumps(payload))
 
 
 def test_colorize_matches_numpy():
@@ -133,11 +128,7 @@ def test_sample_nearest_takes_the_value_under_each_pixel_centre():
     values = rng.integers(0, 256, size=(61, 97), dtype=np.uint8)
     sizes = [(97, 61), (40, 25), (13, 61), (1, 1), (31, 7)]
     payload = {"values": values.ravel().tolist(), "width": 97, "height": 61, "sizes": sizes}
-    result = subprocess.run(
-        ["node", "--input-type=module", "-e", NEAREST, json.dumps(payload)],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    for (w, h), got in zip(sizes, json.loads(result.stdout), strict=True):
+    for (w, h), got in zip(sizes, node_json(NEAREST, json.dumps(payload)), strict=True):
         # Centres in source pixels: (i + 0.5) * source / target, floored.
         rows = ((np.arange(h) + 0.5) * 61 / h).astype(int)
         columns = ((np.arange(w) + 0.5) * 97 / w).astype(int)

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
-import subprocess
 from collections import Counter
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import PHOTOS, ROOT, AppPage, ade_labels
+from conftest import PHOTOS, ROOT, AppPage, ade_labels, node_json
 from sceneseg.outputs import SHARES_COLUMNS
 
 pytestmark = pytest.mark.browser
@@ -60,13 +58,7 @@ def protocol_names() -> dict[str, list[str]]:
         " finals: Object.keys(p.FINAL)}));"
     )
     module = (ROOT / "web" / "lib" / "engine-protocol.js").as_uri()
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", script, module],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout)
+    return node_json(script, module)
 
 
 def test_the_architecture_page_lists_every_message():

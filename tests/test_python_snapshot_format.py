@@ -4,9 +4,9 @@ whatever the memory held before (instantiation writes data segments there)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
+
+from conftest import node_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,13 +49,7 @@ console.log(JSON.stringify({
 
 def test_zero_pages_are_left_out_and_the_heap_comes_back_exactly():
     module = (ROOT / "web" / "worker" / "python-snapshot.js").as_uri()
-    out = subprocess.run(
-        ["node", "--input-type=module", "-e", ROUND_TRIP, module],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(out.stdout)
+    result = node_json(ROUND_TRIP, module)
     assert result["runs"] == [[0, 1], [3, 1], [5, 1]]
     assert result["same"] is True
     assert result["beyond"] == 0xAA  # past the snapshot's memory: left alone, as before

@@ -200,7 +200,7 @@ export function unpack(bytes) {
 /** Write the snapshot's memory into Pyodide's: its non-zero pages, zeros in between. */
 export function writeHeap(target, { length, header, pages, runs }) {
   const size = length - header.byteLength;
-  let at = 0; // in pages
+  let at = 0; // bytes of `pages` written so far
   let page = 0; // next page to write
   for (const [first, count] of runs) {
     target.fill(0, page * PAGE, first * PAGE);
