@@ -21,28 +21,31 @@ const FORMAT = 1; // the file header's layout
 const FILE = 'python-snapshot';
 const ENTRY = 'python'; // the IndexedDB record's key
 
-/** OPFS with synchronous access (a dedicated worker of a secure context), else IndexedDB. */
+/** OPFS with synchronous access (a dedicated worker of a secure context), else IndexedDB.
+ * Found out on first use, not when the module loads: Node (bench/python_startup.mjs) imports
+ * this module too. */
+let opfs = null;
 const inOpfs = () =>
-  hasWebCrypto &&
-  typeof navigator.storage?.getDirectory === 'function' &&
-  typeof FileSystemFileHandle !== 'undefined' &&
-  'createSyncAccessHandle' in FileSystemFileHandle.prototype;
+  (opfs ??=
+    hasWebCrypto &&
+    typeof navigator.storage?.getDirectory === 'function' &&
+    typeof FileSystemFileHandle !== 'undefined' &&
+    'createSyncAccessHandle' in FileSystemFileHandle.prototype);
 
 /** Where snapshots are kept in this context: 'opfs' or 'indexeddb'. */
 export const snapshotStorage = () => (inOpfs() ? 'opfs' : 'indexeddb');
 
 /**
- * The stored snapshot's bytes (as packSnapshot made them) if it was made for cacheKey (a
- * string, or a promise of one: the file is read meanwhile), checked; null if there is none or
- * it is an older build's (then deleted). timings: ms of the read and the check.
+ * The stored snapshot's bytes (as packSnapshot made them) if it was made for cacheKey,
+ * checked; null if there is none or it is an older build's (then deleted). timings: ms of the
+ * read and the check.
  * @returns {Promise<{bytes: Uint8Array, timings: object} | null>}
  */
 export async function readStoredSnapshot(cacheKey, timings = {}) {
   const start = performance.now();
-  const stored = inOpfs() ? readFile() : readRecord();
-  const [entry, key] = await Promise.all([stored, cacheKey]);
+  const entry = await (inOpfs() ? readFile() : readRecord());
   if (!entry) return null;
-  if (entry.key !== key) {
+  if (entry.key !== cacheKey) {
     await deleteStoredSnapshot(); // from an older build: never usable again
     return null;
   }

@@ -230,8 +230,8 @@ export async function storeSnapshot(pyodide, captured, cacheKey) {
 // Restoring
 
 /**
- * The stored snapshot for cacheKey (or a promise of the key), checked and unpacked, or null if
- * there is none; its timings: the read and the check, ms.
+ * The stored snapshot for cacheKey, checked and unpacked, or null if there is none; its
+ * timings: the read and the check, ms.
  */
 export async function readSnapshot(cacheKey) {
   const stored = await readStoredSnapshot(cacheKey);
