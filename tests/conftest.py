@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "py"))
 
 from devharness import (
+    BYTES_AS_BASE64,
     CHROMIUM,
     CHROMIUM_ARGS,
     PHOTOS,
@@ -28,6 +29,7 @@ from devharness import (
     AppPage,
     DualStackServer,
     build_site,
+    bytes_from_base64,
     canvas_pixels,
     launch_chromium,
     native_segmenter,
@@ -37,6 +39,7 @@ from devharness import (
 )
 
 __all__ = [
+    "BYTES_AS_BASE64",
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "LAN_HOST",
@@ -51,6 +54,7 @@ __all__ = [
     "DualStackServer",
     "ade_labels",
     "build_site",
+    "bytes_from_base64",
     "canvas_pixels",
     "native_segmenter",
     "open_app",

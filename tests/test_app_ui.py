@@ -3,13 +3,14 @@ the screen, visible text, downloads."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from conftest import PHOTOS, AppPage
+from conftest import PHOTOS, AppPage, canvas_pixels
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,20 +32,6 @@ def screen(page, selector: str) -> np.ndarray:
     clip = {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
     shot = page.screenshot(clip=clip, animations="disabled")
     return np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(np.int16)
-
-
-def read_canvas(page, selector: str) -> np.ndarray:
-    data = page.locator(selector).evaluate(
-        """src => {
-            const copy = document.createElement('canvas');
-            copy.width = src.width; copy.height = src.height;
-            const context = copy.getContext('2d');
-            context.drawImage(src, 0, 0);
-            return Array.from(context.getImageData(0, 0, src.width, src.height).data);
-        }"""
-    )
-    height, width = page.locator(selector).evaluate("c => [c.height, c.width]")
-    return np.array(data, np.uint8).reshape(height, width, 4)
 
 
 def set_range(page, selector: str, value: int) -> None:
@@ -107,12 +94,13 @@ def test_a_20000x10_panorama_is_visible(app, tmp_path):
 
 def test_ways_in_drop_paste_example_and_several_files(app):
     page = app.page
-    payload = list(PHOTOS[1].read_bytes())
+    payload = base64.b64encode(PHOTOS[1].read_bytes()).decode()
     # Drag and drop onto the page (not only onto a target).
     page.evaluate(
         """([bytes, name]) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const data = new DataTransfer();
-        data.items.add(new File([new Uint8Array(bytes)], name, {type: 'image/png'}));
+        data.items.add(new File([raw], name, {type: 'image/png'}));
         const at = document.querySelector('footer');
         const init = {dataTransfer: data, bubbles: true, cancelable: true};
         for (const type of ['dragenter', 'dragover', 'drop'])
@@ -127,8 +115,9 @@ def test_ways_in_drop_paste_example_and_several_files(app):
     # Paste from the clipboard.
     page.evaluate(
         """(bytes) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const data = new DataTransfer();
-        data.items.add(new File([new Uint8Array(bytes)], 'image.png', {type: 'image/png'}));
+        data.items.add(new File([raw], 'image.png', {type: 'image/png'}));
         document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true}));
     }""",
         payload,
@@ -170,20 +159,20 @@ def test_legend_isolates_hides_highlights_and_filters(app):
     page.mouse.move(0, 0)  # no highlight from the pointer resting on the row
     assert rows.nth(1).locator("button").get_attribute("aria-pressed") == "true"
     page.wait_for_timeout(400)
-    alpha = read_canvas(page, "#overlay")[..., 3]
+    alpha = canvas_pixels(page, "#overlay")[..., 3]
     np.testing.assert_array_equal(alpha > 0, labels == second)
     # Click again: all classes; untick the largest: hidden.
     rows.nth(1).locator("button").click()
     rows.nth(0).locator("input[type=checkbox]").uncheck()
     page.mouse.move(0, 0)
     page.wait_for_timeout(400)
-    alpha = read_canvas(page, "#overlay")[..., 3]
+    alpha = canvas_pixels(page, "#overlay")[..., 3]
     np.testing.assert_array_equal(alpha > 0, labels != ids[0])
     rows.nth(0).locator("input[type=checkbox]").check()
     # Pointing at a row highlights its class: opaque, everything else faint.
     rows.nth(1).hover()
     page.wait_for_timeout(400)
-    alpha = read_canvas(page, "#overlay")[..., 3]
+    alpha = canvas_pixels(page, "#overlay")[..., 3]
     assert (alpha[labels == second] == 255).all() and (alpha[labels != second] < 64).all()
     page.mouse.move(0, 0)
     # The name filter narrows the list.
@@ -295,7 +284,7 @@ def test_downloads_confidence_view_and_threshold(app):
     # The confidence view: each pixel's confidence in grey on screen's canvas.
     page.select_option("#view-mode", "confidence")
     page.wait_for_timeout(500)
-    grey = read_canvas(page, "#overlay")
+    grey = canvas_pixels(page, "#overlay")
     assert np.abs(grey[..., 0].astype(float) - confidence * 255).max() <= 1.01
     # Hover read-out: class name and its confidence.
     box = page.locator("#overlay").bounding_box()
@@ -305,7 +294,7 @@ def test_downloads_confidence_view_and_threshold(app):
     # Threshold 50%: uncertain pixels drop out on screen and in the label map.
     set_range(page, "#threshold", 50)
     page.wait_for_timeout(800)
-    shown = read_canvas(page, "#overlay")[..., 3]
+    shown = canvas_pixels(page, "#overlay")[..., 3]
     sure, unsure = confidence > 0.5 + 1e-3, confidence < 0.5 - 1e-3
     assert (shown[unsure] == 0).all() and (shown[sure] == 255).all()
     page.select_option("#view-mode", "overlay")
@@ -396,6 +385,6 @@ def test_a_newer_photo_does_not_wait_for_the_older_ones_confidence(app, tmp_path
     labels = labels_shown(app)
     page.select_option("#view-mode", "confidence")
     page.wait_for_timeout(500)
-    grey = read_canvas(page, "#overlay")
+    grey = canvas_pixels(page, "#overlay")
     assert grey.shape[:2] == labels.shape
     page.select_option("#view-mode", "overlay")

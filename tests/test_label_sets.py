@@ -17,7 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED, STANDIN_DIR, build_site, open_app, segformer_checkpoint, serve_site
+from conftest import (
+    BYTES_AS_BASE64,
+    SHARED,
+    STANDIN_DIR,
+    build_site,
+    bytes_from_base64,
+    open_app,
+    segformer_checkpoint,
+    serve_site,
+)
 from sceneseg.outputs import SHARES_COLUMNS, summary_problems
 from sceneseg.palette import (
     ADE20K_PALETTE,
@@ -246,13 +255,13 @@ def test_cityscapes_model_in_the_page(cityscapes, browser, tmp_path):
             answer = "m => m.id === 'photo-1' && (m.type === 'result' || m.type === 'error')"
             widget_page.wait_for_function(f"widgetMessages.some({answer})", timeout=120_000)
             reply = widget_page.evaluate(
-                f"() => {{ const m = widgetMessages.find({answer}); "
-                "return {...m, labels: m.labels ? Array.from(m.labels) : null, overlay: null}; }"
+                f"() => {{ const m = widgetMessages.find({answer}); return {{...m, labels: "
+                f"m.labels ? ({BYTES_AS_BASE64})(m.labels) : null, overlay: null}}; }}"
             )
         finally:
             widget_page.close()
     assert reply["type"] == "result", reply
-    widget_labels = np.array(reply["labels"], np.uint8).reshape(labels.shape)
+    widget_labels = bytes_from_base64(reply["labels"]).reshape(labels.shape)
     assert (widget_labels == expected.labels).mean() >= 0.999
     widget_classes = reply.get("classes") or reply["summary"]["classes"]
     assert {c["name"] for c in widget_classes} <= set(CITYSCAPES_LABELS)

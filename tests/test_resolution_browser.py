@@ -1,7 +1,7 @@
 """The resolution setting (issue 20) in the built page: #resolution's modes square, keep and
 detail. keep against the CPython pipeline; detail on a 12 MP photo with its window progress, a
-cancel that stops within one window and the renderer's memory; ?resolution= over the stored
-choice; a photo of exactly 512x512 gives the same labels in every mode.
+cancel that stops within one window and a bound on the renderer's memory; ?resolution= over
+the stored choice; a photo of exactly 512x512 gives the same labels in every mode.
 
 The page runs in a context of its own: the setting is stored (localStorage), and the other
 tests' tab must not inherit it."""
@@ -152,26 +152,8 @@ class RendererMemory:
         self._thread.join()
 
 
-def heap_of(app: AppPage) -> dict:
-    """What the page itself says of its memory: measureUserAgentSpecificMemory (page and
-    workers; cross-origin isolated pages only) and CDP's JSHeapUsedSize (the page's thread)."""
-    page = app.page
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("Performance.enable")
-    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    cdp.detach()
-    measured = page.evaluate(
-        """async () => {
-          if (!self.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
-          const m = await Promise.race([performance.measureUserAgentSpecificMemory(),
-            new Promise((r) => setTimeout(() => r(null), 30000))]);
-          return m && m.bytes;
-        }"""
-    )
-    return {"js_heap_used": metrics.get("JSHeapUsedSize"), "ua_specific_bytes": measured}
-
-
 MB = 1 / 2**20
+DETAIL_PEAK_GUARD_MB = 1536  # the renderer's peak resident memory in detail at 12 MP
 
 
 def canvas_digest(page, selector: str) -> dict:
@@ -224,7 +206,6 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
             "peak_rss_mb": round(memory.peak * MB),
             "before_rss_mb": round(memory.before * MB),
             "model_ms": round(app.timings()["model"]),
-            **heap_of(app),
         }
 
     # The 12 MP photo in square, then keep (the setting's change re-runs it), for their memory.
@@ -249,6 +230,10 @@ def test_detail_on_12_mp_progress_cancel_and_memory(app, photos, tmp_path):
         page.wait_for_selector(f"body[data-result='{app.results}']", timeout=600_000)
     assert shown_resolution(app) == {"mode": "detail", "input": [1376, 1024], "windows": 12}
     record("detail", memory)
+    # A guard against gross regressions only: the memory targets (docs/resolution.md) are
+    # measured by bench/resolution.py on a quiet machine; here the tab has already held two
+    # 12 MP photos.
+    assert figures["detail"]["peak_rss_mb"] <= DETAIL_PEAK_GUARD_MB, figures
     messages = wire(app)
     last = [m for m in messages if m["way"] == "out" and m["type"] == "segment"][-1]["id"]
     done = [m["done"] for m in messages if m["type"] == "progress" and m["id"] == last]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -10,7 +11,14 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from conftest import PHOTOS, ROOT, native_segmenter, serve_site
+from conftest import (
+    BYTES_AS_BASE64,
+    PHOTOS,
+    ROOT,
+    bytes_from_base64,
+    native_segmenter,
+    serve_site,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,7 +65,7 @@ def wait_reply(page, id_, timeout=120_000):
     return page.evaluate(
         f"""() => {{
         const m = widgetMessages.find({answer});
-        return {{...m, labels: m.labels ? Array.from(m.labels) : undefined,
+        return {{...m, labels: m.labels ? ({BYTES_AS_BASE64})(m.labels) : undefined,
                  overlay: m.overlay ? [m.overlay.width, m.overlay.height] : undefined,
                  confidence: m.confidence ? m.confidence.length : undefined}};
     }}"""
@@ -78,7 +86,7 @@ def test_round_trip_from_another_origin(host_page, origins):
     assert result["type"] == "result", result
     height, width = native_segmenter("q8").segment_sync(PNG.read_bytes()).labels.shape
     assert (result["width"], result["height"]) == (width, height)
-    labels = np.array(result["labels"], np.uint8).reshape(height, width)
+    labels = bytes_from_base64(result["labels"]).reshape(height, width)
     expected = native_segmenter("q8").segment_sync(PNG.read_bytes()).labels
     assert (labels == expected).mean() >= 0.995
     summary = result["summary"]
@@ -89,14 +97,15 @@ def test_round_trip_from_another_origin(host_page, origins):
     assert f"result photo-1: {width}×{height}" in page.inner_text("#host-log")
 
     # ArrayBuffer and ImageBitmap, sent by script from the host's origin, numeric ids.
-    data = list(PNG.read_bytes())
+    data = base64.b64encode(PNG.read_bytes()).decode()
     page.evaluate(
         """([bytes, origin]) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const frame = document.getElementById('widget').contentWindow;
-        const buffer = new Uint8Array(bytes).buffer;
+        const buffer = raw.buffer;
         const options = {confidence: true};
         frame.postMessage({type: 'segment', id: 2, image: buffer, options}, origin);
-        return createImageBitmap(new Blob([new Uint8Array(bytes)])).then((bitmap) =>
+        return createImageBitmap(new Blob([raw])).then((bitmap) =>
             frame.postMessage({type: 'segment', id: 3, image: bitmap}, origin, [bitmap]));
     }""",
         [data, widget],
@@ -104,7 +113,7 @@ def test_round_trip_from_another_origin(host_page, origins):
     for id_ in (2, 3):
         answer = wait_reply(page, id_)
         assert answer["type"] == "result", answer
-        again = np.array(answer["labels"], np.uint8).reshape(height, width)
+        again = bytes_from_base64(answer["labels"]).reshape(height, width)
         # The same pixels in, the same labels out, however the image was sent.
         np.testing.assert_array_equal(again, labels)
         assert answer["overlay"] is None
@@ -121,12 +130,13 @@ def test_summary_2_is_the_schema_and_1_is_mapped_from_it(host_page, origins):
     page = host_page
     page.evaluate(
         """([bytes, origin]) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const frame = document.getElementById('widget').contentWindow;
-        const image = new Uint8Array(bytes);
+        const image = raw;
         frame.postMessage({type: 'segment', id: 's2', image, options: {summary: 2}}, origin);
         frame.postMessage({type: 'segment', id: 's1', image, options: {summary: 1}}, origin);
     }""",
-        [list(PNG.read_bytes()), widget],
+        [base64.b64encode(PNG.read_bytes()).decode(), widget],
     )
     schema, v1 = (wait_reply(page, i) for i in ("s2", "s1"))
     assert schema["type"] == v1["type"] == "result", (schema, v1)
@@ -158,13 +168,14 @@ def test_resolution_keep_and_detail_through_the_widget(host_page, origins):
     photo = PHOTOS[0]  # ADE_val_00000001.jpg, 683x512: keep runs at 683x512, detail in 2 windows
     page.evaluate(
         """([bytes, origin]) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const frame = document.getElementById('widget').contentWindow;
-        const image = new Uint8Array(bytes);
+        const image = raw;
         for (const resolution of ['keep', 'detail'])
           frame.postMessage({type: 'segment', id: 'res-' + resolution, image,
                              options: {resolution, summary: 2}}, origin);
     }""",
-        [list(photo.read_bytes()), widget],
+        [base64.b64encode(photo.read_bytes()).decode(), widget],
     )
     for mode in ("keep", "detail"):
         answer = wait_reply(page, f"res-{mode}")
@@ -173,7 +184,7 @@ def test_resolution_keep_and_detail_through_the_widget(host_page, origins):
         assert answer["resolution"] == reference.resolution, mode
         assert answer["summary"]["resolution"] == reference.resolution, mode
         height, width = reference.labels.shape
-        labels = np.array(answer["labels"], np.uint8).reshape(height, width)
+        labels = bytes_from_base64(answer["labels"]).reshape(height, width)
         # JPEG: Pyodide's libjpeg and native Pillow's libjpeg-turbo decode a little apart.
         assert (labels == reference.labels).mean() >= 0.99, mode
     assert reference.resolution["windows"] == 2
@@ -253,15 +264,16 @@ def test_other_origins_are_ignored(browser, host_page, origins):
     count_before = page.evaluate("widgetMessages.length")
     frame.evaluate(
         """(bytes) => {
+        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         window.got = [];
         addEventListener('message', (e) => got.push(e.data));
         const widget = parent.frames[0];
         widget.postMessage({type: 'hello', id: 'stranger'}, '*');
         widget.postMessage({type: 'segment', id: 'stranger-photo',
-                            image: new Blob([new Uint8Array(bytes)])}, '*');
+                            image: new Blob([raw])}, '*');
         widget.postMessage('malformed', '*');
     }""",
-        list(PNG.read_bytes()),
+        base64.b64encode(PNG.read_bytes()).decode(),
     )
     page.wait_for_timeout(4000)
     assert frame.evaluate("got") == []

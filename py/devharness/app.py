@@ -71,6 +71,22 @@ def canvas_pixels(page, selector: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))))
 
 
+# A page's bytes for the test, as one base64 string: a JS function of a typed array. Playwright
+# sends an Array.from()'d array as JSON, one number at a time (seconds for one label map).
+BYTES_AS_BASE64 = """(bytes) => {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(text);
+}"""
+
+
+def bytes_from_base64(text: str) -> np.ndarray:
+    """BYTES_AS_BASE64's string back as uint8 values."""
+    return np.frombuffer(base64.b64decode(text), np.uint8)
+
+
 # Python's stored start-up snapshot as the page sees it (web/worker/python-snapshot-store.js:
 # the file 'python-snapshot' in the origin private file system, a JSON header, then the
 # snapshot): null, or {key, size} from its header. Also null while the worker holds the file
