@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
-from conftest import ROOT, STANDIN_ID
+from conftest import ROOT, STANDIN_DIR, STANDIN_ID, build_site
 from sceneseg.tools.manifest import Manifest, sha256_file
 from sitebuild.ort_format import convert
 
@@ -117,3 +119,46 @@ def test_served_with_the_right_types_and_isolation_headers(site_url):
             assert response.headers.get_content_type() == mime, path
             assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
             assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"
+
+
+def test_the_python_bundle_cache_key_follows_its_inputs(tmp_path):
+    from sitebuild.pyodide_files import PYODIDE_CORE
+    from sitebuild.python_bundle_cache import bundle_key
+
+    core = [ROOT / "node_modules" / "pyodide" / name for name in PYODIDE_CORE]
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (model / name).write_bytes((STANDIN_DIR / name).read_bytes())
+    key = bundle_key(core, ["a", "b"], model)
+    assert key == bundle_key(core, ["b", "a"], model)  # the wheels as a set
+    assert key != bundle_key(core, ["a", "c"], model)  # another wheel
+    assert key != bundle_key(core[:-1], ["a", "b"], model)  # another core
+    config = json.loads((model / "preprocessor_config.json").read_text())
+    config["size"] = {"height": 640, "width": 640}
+    (model / "preprocessor_config.json").write_text(json.dumps(config))
+    assert key != bundle_key(core, ["a", "b"], model)  # the trace reads the model's configs
+
+
+@pytest.mark.slow
+def test_a_python_bundle_from_the_build_cache_is_what_a_build_without_it_makes(
+    tmp_path, monkeypatch
+):
+    """Builds take vendor/pyodide/ from a cache keyed by its inputs
+    (py/sitebuild/python_bundle_cache.py). A key that missed an input would hand an older
+    bundle to a newer checkout: a build that hits the cache gets the bytes of a build without."""
+    monkeypatch.setenv("SCENESEG_BUILD_CACHE", "off")
+    fresh = build_site(tmp_path / "fresh", precisions="q8")
+    assert "from the build cache" not in fresh.stdout
+    monkeypatch.delenv("SCENESEG_BUILD_CACHE")
+    cached = build_site(tmp_path / "cached", precisions="q8")
+    if "from the build cache" not in cached.stdout:  # a cold cache: that build filled it
+        cached = build_site(tmp_path / "cached-again", precisions="q8")
+        assert "from the build cache" in cached.stdout
+    out = re.search(r"wrote (.+)$", cached.stdout, re.M).group(1)
+
+    def files(site):
+        folder = site / "vendor" / "pyodide"
+        return {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
+
+    assert files(Path(out)) == files(tmp_path / "fresh")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sceneseg.tools.manifest import fetch_verified, sha256_file
 
+from . import python_bundle_cache
 from .common import ROOT, BuildError, copy_vendor, log, node_package
 from .python_trim import trim_python
 
@@ -146,13 +147,38 @@ def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
         copy_vendor(package / name, target / name)
 
     lock = json.loads((package / "pyodide-lock.json").read_text())
-    shipped = {}
+    needed = {}
     wanted = list(PYODIDE_PACKAGES)
     while wanted:
         name = wanted.pop()
-        if name in shipped:
-            continue
-        entry = lock["packages"][name]
+        if name not in needed:
+            needed[name] = lock["packages"][name]
+            wanted.extend(needed[name].get("depends", []))
+    key = python_bundle_cache.bundle_key(
+        [package / name for name in PYODIDE_CORE],
+        [entry["sha256"] for entry in needed.values()],
+        model_dir,
+    )
+    if not python_bundle_cache.restore(key, target):
+        make_bundle(package, target, mirror, model_dir, lock, needed)
+        python_bundle_cache.store(key, target)
+    shipped = json.loads((target / "pyodide-lock.json").read_text())["packages"]
+    # Sizes of what the worker downloads, so that its progress counts every byte.
+    files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}
+    return {
+        "version": version,
+        "packages": {k: v["version"] for k, v in shipped.items()},
+        "files": files,
+    }
+
+
+def make_bundle(
+    package: Path, target: Path, mirror: Path | None, model_dir: Path, lock: dict, needed: dict
+) -> None:
+    """The wheels fetched and verified, the sceneseg wheel built, all precompiled, then the
+    stdlib and wheels trimmed to what the page imports; pyodide-lock.json written."""
+    shipped = {}
+    for name, entry in needed.items():
         sources: list[str | Path] = []
         if mirror is not None:
             sources.append(mirror / entry["file_name"])
@@ -160,7 +186,6 @@ def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
         log(f"wheel {entry['file_name']}")
         fetch_verified(sources, target / entry["file_name"], None, entry["sha256"])
         shipped[name] = entry
-        wanted.extend(entry.get("depends", []))
 
     wheel = build_sceneseg_wheel(target)
     shipped["sceneseg"] = {
@@ -190,10 +215,3 @@ def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
     write_lock()  # the trace loads the wheels through it
     trim_python(package, target, model_dir)
     write_lock()
-    # Sizes of what the worker downloads, so that its progress counts every byte.
-    files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}
-    return {
-        "version": version,
-        "packages": {k: v["version"] for k, v in shipped.items()},
-        "files": files,
-    }
