@@ -6,6 +6,7 @@ harness, py/devharness/, and are re-exported here for the tests' ``from conftest
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,19 @@ sys.path.insert(0, str(ROOT))  # build.py
 
 # Browser agreement per precision and photo, filled by test_browser.py, printed at the end.
 AGREEMENT_REPORT: dict[str, dict[str, dict[str, float]]] = {}
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist, a worker hands its share of the report to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["agreement"] = json.dumps(AGREEMENT_REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist's controller: a worker's report merged into the one printed at the end."""
+    for precision, photos in json.loads(node.workeroutput.get("agreement", "{}")).items():
+        AGREEMENT_REPORT.setdefault(precision, {}).update(photos)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -162,9 +176,19 @@ def built_site(tmp_path_factory) -> Path:
     $SCENESEG_SITE names, built so already (tests copy it before changing anything)."""
     if PREBUILT_SITE is not None:
         return PREBUILT_SITE
-    out = tmp_path_factory.mktemp("site") / "dist"
-    build_site(out)
-    return out
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        out = tmp_path_factory.mktemp("site") / "dist"
+        build_site(out)
+        return out
+    # pytest-xdist: one build for all workers, in the run's shared temporary folder (no test
+    # changes built_site: those that need another site copy it, as with $SCENESEG_SITE).
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent / "shared-site"
+    with FileLock(f"{shared}.lock"):
+        if not (shared / "dist" / "build-info.json").is_file():
+            build_site(shared / "dist")
+    return shared / "dist"
 
 
 @pytest.fixture(scope="session")
