@@ -130,9 +130,8 @@ def test_summary_2_is_the_schema_and_1_is_mapped_from_it(host_page, origins):
     page = host_page
     page.evaluate(
         """([bytes, origin]) => {
-        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
+        const image = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const frame = document.getElementById('widget').contentWindow;
-        const image = raw;
         frame.postMessage({type: 'segment', id: 's2', image, options: {summary: 2}}, origin);
         frame.postMessage({type: 'segment', id: 's1', image, options: {summary: 1}}, origin);
     }""",
@@ -168,9 +167,8 @@ def test_resolution_keep_and_detail_through_the_widget(host_page, origins):
     photo = PHOTOS[0]  # ADE_val_00000001.jpg, 683x512: keep runs at 683x512, detail in 2 windows
     page.evaluate(
         """([bytes, origin]) => {
-        const raw = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
+        const image = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));  // sent as base64
         const frame = document.getElementById('widget').contentWindow;
-        const image = raw;
         for (const resolution of ['keep', 'detail'])
           frame.postMessage({type: 'segment', id: 'res-' + resolution, image,
                              options: {resolution, summary: 2}}, origin);

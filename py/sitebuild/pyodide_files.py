@@ -20,6 +20,8 @@ from .python_trim import trim_python
 PYODIDE_VERSION = "0.27.7"
 PYODIDE_CDN = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 PYODIDE_CORE = ["pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip"]
+# The core files the bundle step leaves as copied (python_stdlib.zip it trims).
+CORE_AS_COPIED = {"pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm"}
 # Pyodide packages the sceneseg wheel needs (its own dependencies come from the lock).
 PYODIDE_PACKAGES = ["numpy", "pillow"]
 
@@ -161,7 +163,7 @@ def add_pyodide(out: Path, mirror: Path | None, model_dir: Path) -> dict:
     )
     if not python_bundle_cache.restore(key, target):
         make_bundle(package, target, mirror, model_dir, lock, needed)
-        python_bundle_cache.store(key, target)
+        python_bundle_cache.store(key, target, CORE_AS_COPIED)
     shipped = json.loads((target / "pyodide-lock.json").read_text())["packages"]
     # Sizes of what the worker downloads, so that its progress counts every byte.
     files = {p.name: p.stat().st_size for p in sorted(target.iterdir()) if p.is_file()}

@@ -1,4 +1,4 @@
-"""A cache of finished Python bundles (vendor/pyodide/ as add_pyodide leaves it), keyed by
+"""A cache of finished Python bundles (what add_pyodide makes in vendor/pyodide/), keyed by
 everything the bundle is made from, so that building again with the same inputs takes a copy
 instead of ~17 s of wheel building, precompiling and tracing in Pyodide under Node.
 
@@ -75,9 +75,10 @@ def restore(key: str, target: Path) -> bool:
     return True
 
 
-def store(key: str, target: Path) -> None:
-    """Keep ``target``'s files under ``key`` (written aside, then renamed: a reader never sees
-    half an entry); drop all but the newest KEEP entries. A cache that cannot be written only
+def store(key: str, target: Path, copied: set[str]) -> None:
+    """Keep ``target``'s files under ``key``, but those in ``copied`` (copied into it as they
+    are, and already there on a hit): written aside, then renamed, so that a reader never sees
+    half an entry. Drops all but the newest KEEP entries. A cache that cannot be written only
     costs the next build its time."""
     root = cache_root()
     if root is None:
@@ -86,7 +87,7 @@ def store(key: str, target: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         aside = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
         for path in target.iterdir():
-            if path.is_file():
+            if path.is_file() and path.name not in copied:
                 shutil.copyfile(path, aside / path.name)
         try:
             aside.rename(root / key)
